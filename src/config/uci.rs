@@ -1,0 +1,1 @@
+//! A small UCI file reader and writer (to be written).
