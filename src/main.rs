@@ -10,12 +10,16 @@
 mod apply;
 mod cli;
 mod config;
+mod daemon;
 mod error;
+mod logging;
 mod netlink;
 mod nft;
 mod observe;
 mod plan;
 mod probe;
+mod status;
+mod ubus;
 mod zones;
 
 fn main() {

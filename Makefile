@@ -1,0 +1,3 @@
+# Placeholder; the VM/CI work replaces it.
+test:
+	cargo test

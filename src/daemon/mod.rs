@@ -1,0 +1,1 @@
+//! The daemon event loop (to be written).

@@ -1,0 +1,1 @@
+//! Logging backend: syslog under procd, stderr interactively (to be written).

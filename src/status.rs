@@ -1,0 +1,1 @@
+//! Status assembly (to be written).

@@ -1,0 +1,1 @@
+//! ubus transport and object (to be written).
