@@ -1,1 +1,3 @@
-//! The daemon event loop (to be written).
+//! The daemon: one thread, one poll loop (see `run`).
+
+pub mod sys;
