@@ -4,6 +4,7 @@
 //! resolution. Everything here only reads kernel state; none of it changes
 //! anything.
 
+pub mod conntrack;
 pub mod ethtool;
 pub mod sysfs;
 
