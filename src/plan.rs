@@ -429,7 +429,12 @@ mod tests {
             zone("iot", Mode::Software, &["iot0"]),
             zone("dmz", Mode::Hardware, &["dmz0"]),
         ];
-        let f = facts(&[("lan0", true), ("wan0", true), ("iot0", true), ("dmz0", false)]);
+        let f = facts(&[
+            ("lan0", true),
+            ("wan0", true),
+            ("iot0", true),
+            ("dmz0", false),
+        ]);
         let p = plan(&z, &f, &opts());
         assert_eq!(p.offload_for("lan0", "wan0"), Path::Hardware);
         // A software zone at one end: software, not hardware.
@@ -444,7 +449,12 @@ mod tests {
         let sw = p.software.as_ref().map(|s| s.flowtable_devices.clone());
         assert_eq!(
             sw,
-            Some(vec!["dmz0".into(), "iot0".into(), "lan0".into(), "wan0".into()])
+            Some(vec![
+                "dmz0".into(),
+                "iot0".into(),
+                "lan0".into(),
+                "wan0".into()
+            ])
         );
     }
 
@@ -497,7 +507,11 @@ mod tests {
         let p = plan(&z, &f, &opts());
         let sw = p.software.clone().unwrap();
         assert_eq!(sw.flowtable_devices, vec!["lan0".to_string(), "x0".into()]);
-        assert!(p.warnings.iter().any(|w| w.contains("lan0")), "{:?}", p.warnings);
+        assert!(
+            p.warnings.iter().any(|w| w.contains("lan0")),
+            "{:?}",
+            p.warnings
+        );
         let dup = &p.zone("lan2").unwrap().devices[0];
         assert_eq!(dup.flowtable, Path::None);
         assert!(dup.reason.contains("zone lan"));

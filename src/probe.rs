@@ -19,7 +19,10 @@ pub const PROBE_TABLE: &str = "nftoffload_probe";
 pub enum ProbeResult {
     Ok,
     /// The kernel refused with this errno and message.
-    Refused { errno: i32, message: String },
+    Refused {
+        errno: i32,
+        message: String,
+    },
 }
 
 /// Modules from `FLOW_MODULES` that are not loaded (nor built in: a

@@ -196,7 +196,10 @@ pub fn render_table(status: &Value) -> String {
         "ZONE", "MODE", "EFFECTIVE", "SW", "HW", "SW DEVICES", "HW DEVICES"
     );
     let empty = Vec::new();
-    let zones = status.get("zones").and_then(Value::as_array).unwrap_or(&empty);
+    let zones = status
+        .get("zones")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     for z in zones {
         let devs = |path: &str| {
             let v: Vec<String> = z

@@ -2,10 +2,10 @@
 //! A zone's `list network` entries resolve through netifd's
 //! `network.interface dump`: the L2 `device` becomes a flowtable device and
 //! the `l3_device` is what the forward rules match. `list device` entries
-//! are taken as they are, for both. For hardware offload, a device that
-//! cannot offload itself is replaced by its lower ports (bridge members,
-//! a VLAN's parent), found through sysfs, as fw4 does. Device facts come
-//! from a [`DeviceView`], so this module is testable without a kernel.
+//! are taken as they are, for both. For hardware offload, bridges and
+//! VLANs are replaced by the ports below them (`observe::sysfs`, which
+//! follows fw4's `resolve_lower_devices`). Device facts come from a
+//! [`DeviceView`], so this module is testable without a kernel.
 
 use crate::config::{FirewallConfig, OffloadConfig};
 use crate::plan::{DeviceFacts, ZoneInput};
@@ -51,10 +51,33 @@ impl NetifdInterface {
 /// What zone resolution needs to know about devices.
 pub trait DeviceView {
     fn exists(&self, dev: &str) -> bool;
-    /// Direct lower devices (`/sys/class/net/DEV/lower_*`).
-    fn lower(&self, dev: &str) -> Vec<String>;
+    /// The ports a device stands for in a hardware flowtable (fw4's
+    /// resolution: a bridge or VLAN becomes its lower ports).
+    fn hw_ports(&self, dev: &str) -> Vec<String>;
     /// ethtool's `hw-tc-offload`, `None` if unreadable.
     fn hw_tc_offload(&self, dev: &str) -> Option<bool>;
+}
+
+/// The running system: sysfs for existence and lower ports, ethtool for
+/// the `hw-tc-offload` feature.
+pub struct SystemDevices;
+
+impl DeviceView for SystemDevices {
+    fn exists(&self, dev: &str) -> bool {
+        crate::observe::sysfs::exists(dev)
+    }
+    fn hw_ports(&self, dev: &str) -> Vec<String> {
+        crate::observe::sysfs::lower_devices(dev)
+    }
+    fn hw_tc_offload(&self, dev: &str) -> Option<bool> {
+        match crate::observe::ethtool::hw_tc_offload(dev) {
+            Ok(v) => v.map(|h| h.active),
+            Err(e) => {
+                log::debug!("{dev}: cannot read hw-tc-offload: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// The resolved zones, the facts of every device they name, and warnings.
@@ -68,23 +91,6 @@ pub struct Resolved {
 fn push_unique(v: &mut Vec<String>, s: &str) {
     if !v.iter().any(|x| x == s) {
         v.push(s.to_string());
-    }
-}
-
-/// fw4's hardware device resolution: keep a device that can offload,
-/// otherwise descend to its lower devices; a leaf that cannot offload is
-/// kept so that status can name it.
-fn hw_ports(view: &dyn DeviceView, dev: &str, depth: u8, out: &mut Vec<String>) {
-    if view.hw_tc_offload(dev) == Some(true) || depth > 8 {
-        push_unique(out, dev);
-        return;
-    }
-    let lower = view.lower(dev);
-    if lower.is_empty() {
-        push_unique(out, dev);
-    }
-    for l in lower {
-        hw_ports(view, &l, depth + 1, out);
     }
 }
 
@@ -139,15 +145,21 @@ pub fn resolve(
             push_unique(&mut zi.devices, dev);
             push_unique(&mut zi.l3_devices, dev);
         }
-        for dev in zi.devices.clone() {
-            hw_ports(view, &dev, 0, &mut zi.hw_devices);
+        for dev in &zi.devices {
+            for port in view.hw_ports(dev) {
+                push_unique(&mut zi.hw_devices, &port);
+            }
         }
         for dev in zi.devices.iter().chain(zi.hw_devices.iter()) {
             out.facts.entry(dev.clone()).or_insert_with(|| {
                 let exists = view.exists(dev);
                 DeviceFacts {
                     exists,
-                    hw_tc_offload: if exists { view.hw_tc_offload(dev) } else { None },
+                    hw_tc_offload: if exists {
+                        view.hw_tc_offload(dev)
+                    } else {
+                        None
+                    },
                 }
             });
         }
@@ -178,11 +190,12 @@ mod tests {
         fn exists(&self, dev: &str) -> bool {
             self.devs.contains_key(dev)
         }
-        fn lower(&self, dev: &str) -> Vec<String> {
-            self.devs
-                .get(dev)
-                .map(|d| d.0.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default()
+        fn hw_ports(&self, dev: &str) -> Vec<String> {
+            match self.devs.get(dev) {
+                None => Vec::new(),
+                Some((lower, _)) if lower.is_empty() => vec![dev.to_string()],
+                Some((lower, _)) => lower.iter().map(|s| s.to_string()).collect(),
+            }
         }
         fn hw_tc_offload(&self, dev: &str) -> Option<bool> {
             self.devs.get(dev).and_then(|d| d.1)
@@ -247,7 +260,7 @@ mod tests {
         assert_eq!(lan.mode, Mode::Hardware);
         assert_eq!(lan.devices, vec!["br-lan"]);
         assert_eq!(lan.l3_devices, vec!["br-lan"]);
-        // The bridge cannot offload: its ports take its place.
+        // Hardware flowtables hold the bridge's ports.
         assert_eq!(lan.hw_devices, vec!["lan1", "lan2"]);
         let wan = &r.zones[1];
         assert_eq!(wan.mode, Mode::Off, "zones without a section are off");
@@ -277,15 +290,5 @@ mod tests {
         let r = resolve(&fw(), &cfg, Some(&netifd()), &FakeDevices::default());
         assert!(r.warnings.iter().any(|w| w.contains("dmz")));
         assert!(!r.facts["br-lan"].exists);
-    }
-
-    #[test]
-    fn lower_device_loops_terminate() {
-        let view = FakeDevices::default()
-            .with("a", &["b"], Some(false))
-            .with("b", &["a"], Some(false));
-        let mut out = Vec::new();
-        hw_ports(&view, "a", 0, &mut out);
-        assert!(!out.is_empty());
     }
 }

@@ -119,7 +119,10 @@ impl Timer {
     pub fn new() -> Result<Timer> {
         // SAFETY: plain syscall; the result is checked.
         let fd = unsafe {
-            libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
         };
         if fd < 0 {
             return Err(last_os_error("timerfd_create"));
@@ -145,7 +148,8 @@ impl Timer {
             },
         };
         // SAFETY: spec is a valid itimerspec; old value not requested.
-        let r = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        let r =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         if r != 0 {
             return Err(last_os_error("timerfd_settime"));
         }
