@@ -249,13 +249,13 @@ return view.extend({
 			when = ' (' + new Date(s.last_apply.time * 1000).toLocaleString() + ')';
 
 		if (la.ok === false)
-			nodes.push(alertBox('error', [ la.text ]));
+			nodes.push(alertBox('error', [ la.text + when ]));
 
-		nodes.push(E('table', { 'class': 'table' }, [
+		nodes.push(E('table', { 'class': 'table' }, compact([
 			keyValueRow(_('Daemon version'), s.version || '-'),
 			keyValueRow(_('Offloaded connections'), logic.totalsText(s)),
-			keyValueRow(_('Last apply'), la.text + when)
-		]));
+			(la.ok === false) ? null : keyValueRow(_('Last apply'), la.text + when)
+		])));
 
 		if (s.zone_attribution == 'unavailable')
 			nodes.push(E('p', { 'class': 'cbi-section-descr' }, [
@@ -376,8 +376,9 @@ return view.extend({
 
 		var self = this, m, s, o;
 
-		m = new form.Map('nftoffload', _('Flow Offloading'),
-			_('Offload forwarded connections per firewall zone. A connection is offloaded only when both of its zones are not "Off"; it uses the hardware flow table only when both zones are set to "Hardware" and their devices support it. "Save & Apply" rolls back automatically if the router becomes unreachable.'));
+		/* The page title is rendered by the view, above the live status, so
+		 * the map itself has none. */
+		m = new form.Map('nftoffload');
 		m.chain('firewall');
 		this.map = m;
 
@@ -413,13 +414,13 @@ return view.extend({
 		o.rmempty = false;
 		o.editable = true;
 
-		o = s.option(form.DummyValue, '_state', _('Running'));
+		o = s.option(form.DummyValue, '_state', _('Effective mode'));
 		o.modalonly = false;
 		o.textvalue = function(section_id) {
 			return self.cell('state', self.zoneName(section_id));
 		};
 
-		o = s.option(form.DummyValue, '_offloaded', _('Offloaded now'));
+		o = s.option(form.DummyValue, '_offloaded', _('Offloaded connections'));
 		o.modalonly = false;
 		o.textvalue = function(section_id) {
 			return self.cell('offloaded', self.zoneName(section_id));
@@ -430,6 +431,10 @@ return view.extend({
 			self.flowsNode = E('div', {}, self.renderFlows());
 
 			self.root = E('div', {}, [
+				E('h2', { 'name': 'content' }, [ _('Flow Offloading') ]),
+				E('div', { 'class': 'cbi-map-descr' }, [
+					_('Offload forwarded connections per firewall zone. A connection is offloaded only when both of its zones are not "Off"; it uses the hardware flow table only when both zones are set to "Hardware" and their devices support it. "Save & Apply" rolls back automatically if the router becomes unreachable.')
+				]),
 				E('div', { 'class': 'cbi-section' }, [
 					E('h3', {}, [ _('Status') ]),
 					self.statusNode
