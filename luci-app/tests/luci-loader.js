@@ -17,22 +17,40 @@ const REQUIRE_RE = /^require[ \t]+(\S+)(?:[ \t]+as[ \t]+([a-zA-Z_]\S*))?$/;
 const STRICT_RE = /^use[ \t]+strict$/;
 
 /*
- * The dependency header of a class file: walks the leading string
- * statements like LuCI's loader and stops at the first other statement.
+ * The dependency list of a class file, found exactly as luci.js does it:
+ * every quoted string from the top of the file (comments are NOT skipped,
+ * so a quote in a comment counts) is tested against the require grammar,
+ * and the scan stops at the first string that is neither a require nor
+ * 'use strict'.
  */
 function parseRequires(source) {
 	const deps = [];
-	const re = /\s*(?:\/\*[\s\S]*?\*\/|\/\/[^\n]*\n)*\s*(['"])((?:\\.|(?!\1).)*)\1\s*;?/y;
-	let m;
 
-	re.lastIndex = 0;
-	while ((m = re.exec(source)) !== null) {
-		const s = m[2];
-		const r = REQUIRE_RE.exec(s);
-		if (r)
-			deps.push({ name: r[1], as: r[2] || r[1].replace(/[^a-zA-Z0-9_]/g, '_') });
-		else if (!STRICT_RE.test(s))
-			break;
+	for (let i = 0, off = -1, quote = -1, esc = false; i < source.length; i++) {
+		const chr = source.charCodeAt(i);
+
+		if (esc) {
+			esc = false;
+		}
+		else if (chr == 92) {
+			esc = true;
+		}
+		else if (chr == quote) {
+			const s = source.substring(off, i);
+			const m = REQUIRE_RE.exec(s);
+
+			if (m)
+				deps.push({ name: m[1], as: m[2] || m[1].replace(/[^a-zA-Z0-9_]/g, '_') });
+			else if (!STRICT_RE.exec(s))
+				break;
+
+			off = -1;
+			quote = -1;
+		}
+		else if (quote == -1 && (chr == 34 || chr == 39)) {
+			off = i + 1;
+			quote = chr;
+		}
 	}
 
 	return deps;

@@ -139,9 +139,14 @@ test('class headers: every require names a LuCI class or a file of this package'
 		}
 	}
 
+	/* exactly the header, nothing picked up from comments or code below it */
 	const reqs = parseRequires(fs.readFileSync(VIEW_FILE, 'utf8')).map((r) => r.name + ' as ' + r.as);
-	assert.ok(reqs.includes('nftoffload.logic as logic'));
-	assert.ok(reqs.includes('poll as poll'));
+	assert.deepEqual(reqs, [ 'view as view', 'form as form', 'rpc as rpc', 'uci as uci', 'ui as ui',
+		'poll as poll', 'dom as dom', 'nftoffload.logic as logic' ]);
+	assert.deepEqual(parseRequires("'use strict';\n'require ui';\n/* it's */\nvar x = 'require fs';"),
+		[ { name: 'ui', as: 'ui' } ], 'the scan stops at the first non-require string');
+	assert.deepEqual(parseRequires("'use strict';\n'require ui';\n/* see 'require fs' */"),
+		[ { name: 'ui', as: 'ui' }, { name: 'fs', as: 'fs' } ], 'a quoted require in a comment counts, as in luci.js');
 });
 
 test('the Makefile is a luci.mk application with the right name and dependencies', () => {

@@ -2,13 +2,17 @@
 'require baseclass';
 
 /*
- * Pure logic of the Flow Offloading page: turning the daemon's ubus replies
- * (docs/ubus-api.md) into what the page shows. Nothing in here touches the
- * DOM, UCI or the network, so node's test runner can load this file with a
- * small shim for `baseclass` and `_` (see luci-app/tests/).
+ * Pure logic of the Flow Offloading page: turning the ubus replies of the
+ * daemon (docs/ubus-api.md) into what the page shows. Nothing in here
+ * touches the DOM, UCI or the network, so the node tests can load this
+ * file with a small shim for baseclass and the translation function.
  *
- * LuCI loads it through `'require nftoffload.logic as logic'` and hands the
- * view an instance of the class returned below.
+ * The view requires it as nftoffload.logic (the path of this file below
+ * luci-static/resources), and LuCI hands it an instance of the class
+ * returned at the end.
+ *
+ * Keep quote characters out of this header comment: the LuCI loader reads
+ * every quoted string from the top of the file as a possible require.
  */
 
 var MODES = [ 'off', 'software', 'hardware' ];

@@ -9,9 +9,11 @@
 'require nftoffload.logic as logic';
 
 /*
- * Network → Flow Offloading: per-zone mode (saved through UCI, so LuCI's
- * Save & Apply with rollback protects a hardware toggle that cuts the link)
- * and the live state read from the nftoffload daemon over ubus.
+ * Network → Flow Offloading: the mode of each zone is saved through UCI,
+ * so the Save and Apply of LuCI with its rollback protects a hardware
+ * toggle that cuts the link; the live state comes from the nftoffload
+ * daemon over ubus. (No quote characters in this header comment: the LuCI
+ * loader reads every quoted string from the top as a possible require.)
  */
 
 var FLOWS_LIMIT = 20;
