@@ -135,7 +135,7 @@ test('a normal page: one row per firewall zone with devices, hints, state and co
 	assert.equal(text(cell(p, 'lan', 'devices')),
 		'br-lanFlow table devices: lan1, lan2Hardware offload not possible: lan1: no hw-tc-offload');
 	assert.equal(text(cell(p, 'wan', 'devices')), 'pppoe-wanFlow table devices: wan');
-	assert.equal(text(cell(p, 'guest', 'devices')), 'guest', 'unknown to the daemon: networks from the firewall config');
+	assert.equal(text(cell(p, 'guest', 'devices')), 'Networks: guest', 'unknown to the daemon: networks from the firewall config');
 
 	assert.match(text(cell(p, 'lan', 'state')), /^Software \(configured: Hardware\)lan1: no hw-tc-offload/);
 	assert.equal(text(cell(p, 'wan', 'state')), 'Off');
@@ -208,7 +208,7 @@ test('daemon not running: a clear message, the form still there, no exception', 
 	assert.match(page, /Not available: The nftoffload daemon is not running/);
 	assert.equal(rows(p).length, 3, 'the zones can still be configured');
 	assert.equal(text(cell(p, 'lan', 'offloaded')), '-');
-	assert.equal(text(cell(p, 'wan', 'devices')), 'wan, wan6');
+	assert.equal(text(cell(p, 'wan', 'devices')), 'Networks: wan, wan6');
 	assert.ok(p.node.querySelector('.alert-message.error'));
 	assert.doesNotMatch(page, /at \S+ \(|\.js:\d+/, 'no stack trace');
 	noJunkText(p.node);

@@ -177,7 +177,7 @@ return view.extend({
 	renderDevices: function(row) {
 		if (!row.known) {
 			var nets = this.fwZoneNetworks(row.name);
-			return [ E('span', {}, [ nets.length ? nets.join(', ') : '-' ]) ];
+			return [ E('span', {}, [ nets.length ? logic.subst(_('Networks: %s'), [ nets.join(', ') ]) : '-' ]) ];
 		}
 
 		var l3 = row.l3_devices.join(', '), ft = row.devices.join(', ');
