@@ -7,6 +7,24 @@
 //! holds the pure argument checks. Nothing here reconnects on its own:
 //! [`Server::connect`] is cheap and the daemon repeats it when
 //! [`Server::process`] reports the broker gone.
+//!
+//! The daemon's loop, in outline:
+//! ```text
+//! let mut srv = Server::connect(sock, "nftoffload", NFTOFFLOAD_METHODS)?;
+//! srv.listen("network.interface")?;          // again after each reconnect
+//! loop {
+//!     poll([srv.fd() POLLIN, netlink, signalfd], if srv.pending() { 0 } else { -1 });
+//!     if let Err(e) = srv.process(&mut |method, args| ...) {
+//!         // ubusd gone: log, retry Server::connect with a backoff timer
+//!     }
+//!     for ev in srv.take_events() { /* netifd ifup/ifdown */ }
+//!     srv.notify("state", &json!({...}))?;   // on effective-state change
+//! }
+//! ```
+//! Handlers get arguments already checked against the signature (unknown
+//! fields, types, string length) and use `args::require_str` & co. for
+//! typed values; their `Err((status, msg))` becomes the ubus status, the
+//! message goes to the debug log (ubus carries no error text).
 
 // The daemon and CLI (owned by the lead) are the users of most of this API;
 // until they are wired in, parts of it are only reached from tests.
