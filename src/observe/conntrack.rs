@@ -1124,3 +1124,90 @@ mod tests {
         assert!(ns.run(|| top_flows(10).unwrap()).is_empty());
     }
 }
+
+#[cfg(test)]
+mod bench {
+    //! Measurements, not assertions (run with `cargo test --release
+    //! observe::conntrack::bench -- --ignored --nocapture`): counting over
+    //! 1k/10k/50k entries with and without the kernel's status filter,
+    //! against `conntrack -L | grep -c OFFLOAD` and `conntrack -L -u OFFLOAD`.
+    use super::testutil::*;
+    use super::*;
+    use crate::observe::testns::NetNs;
+    use std::time::Instant;
+
+    fn ms(t: Instant) -> f64 {
+        t.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn thread_cpu_ms() -> (f64, f64) {
+        // SAFETY: getrusage fills the zeroed struct.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) };
+        let t = |v: libc::timeval| v.tv_sec as f64 * 1000.0 + v.tv_usec as f64 / 1000.0;
+        (t(r.ru_utime), t(r.ru_stime))
+    }
+
+    fn shell_ms(ns: &NetNs, cmd: &str) -> (f64, String) {
+        let t = Instant::now();
+        let out = ns.exec(&["sh", "-c", cmd]);
+        (ms(t), out.trim().to_string())
+    }
+
+    #[test]
+    #[ignore]
+    fn bench_count_offloaded() {
+        let Some(ns) = NetNs::new("ct-bench") else {
+            return;
+        };
+        let mut have = 0usize;
+        for n in [1_000usize, 10_000, 50_000] {
+            let t = Instant::now();
+            let added = ns.run(|| {
+                insert_all((have..n).map(|i| {
+                    let a = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+                    NewCt::tcp(&a, 1024 + (i % 50_000) as u16, "10.255.0.1", 80)
+                }))
+            });
+            let insert = ms(t);
+            have = n;
+            let (filtered, all, counts, cpu) = ns.run(|| {
+                let mut ct = Conntrack::open().unwrap();
+                let _ = ct.count_offloaded(&[(0, 1)]).unwrap(); // warm up
+                let mut best_f = f64::MAX;
+                let mut best_a = f64::MAX;
+                let mut counts = Counts::default();
+                let mut cpu = (0.0, 0.0);
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    counts = ct.count_offloaded(&[(0, 1), (1, 2)]).unwrap();
+                    best_f = best_f.min(ms(t));
+                    let t = Instant::now();
+                    let c0 = thread_cpu_ms();
+                    let mut tally = Tally::new(&[(0, 1), (1, 2)]);
+                    let mut seen = 0u64;
+                    ct.dump(Select::All, |e| {
+                        seen += 1;
+                        tally.add(&e)
+                    })
+                    .unwrap();
+                    assert_eq!(seen as usize, n);
+                    best_a = best_a.min(ms(t));
+                    let c1 = thread_cpu_ms();
+                    cpu = (c1.0 - c0.0, c1.1 - c0.1);
+                }
+                (best_f, best_a, counts, cpu)
+            });
+            assert_eq!(counts.tracked as usize, n);
+            let (grep, c) = shell_ms(&ns, "conntrack -L 2>/dev/null | grep -c OFFLOAD || true");
+            let (uoff, _) = shell_ms(&ns, "conntrack -L -u OFFLOAD 2>/dev/null | wc -l");
+            let (cnt, c2) = shell_ms(&ns, "conntrack -C");
+            println!(
+                "n={n:>6}: insert(+{added}) {insert:.0} ms | ours filtered {filtered:.2} ms, \
+                 ours full dump+tally {all:.2} ms (user {:.0} / sys {:.0} ms) | conntrack -L|grep -c OFFLOAD {grep:.0} ms ({c}) \
+                 | conntrack -L -u OFFLOAD {uoff:.0} ms | conntrack -C {cnt:.0} ms ({c2})",
+                cpu.0, cpu.1
+            );
+        }
+    }
+}
