@@ -91,7 +91,11 @@ impl Engine {
         let result = self.apply_inner(view);
         self.last_apply = LastApply {
             ok: result.is_ok(),
-            error: result.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
             duration_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
             time: now_secs(),
         };
@@ -111,7 +115,9 @@ impl Engine {
                 Ok(())
             }
             Err(apply::ApplyError::HardwareRefused(why)) => {
-                log::warn!("kernel refused hardware offload ({why}); hardware zones fall back to software");
+                log::warn!(
+                    "kernel refused hardware offload ({why}); hardware zones fall back to software"
+                );
                 let plan = self.replan(view, Some(why));
                 self.kern.apply(&plan).map_err(Error::from)?;
                 self.plan = plan;
@@ -128,6 +134,12 @@ impl Engine {
             return Ok(Vec::new());
         }
         self.kern.verify(&self.plan)
+    }
+
+    /// The netlink port id of our nf_tables socket, to tell our own
+    /// changes from others' in nf_tables events.
+    pub fn nft_portid(&self) -> u32 {
+        self.kern.portid()
     }
 
     /// Remove our tables.
@@ -207,10 +219,16 @@ impl Engine {
     /// apply restores the previous mode in the file and the kernel.
     pub fn set_zone(&mut self, view: &dyn DeviceView, zone: &str, mode: &str) -> Result<Value> {
         if !config::valid_zone_name(zone) {
-            return Err(Error::invalid(format!("invalid zone name '{}'", truncate(zone))));
+            return Err(Error::invalid(format!(
+                "invalid zone name '{}'",
+                truncate(zone)
+            )));
         }
-        let mode: Mode = mode.parse().map_err(|e: String| Error::invalid(truncate(&e)))?;
-        self.load_config().context("reading the config before the change")?;
+        let mode: Mode = mode
+            .parse()
+            .map_err(|e: String| Error::invalid(truncate(&e)))?;
+        self.load_config()
+            .context("reading the config before the change")?;
         if !self.fw.zones.iter().any(|z| z.name == zone) {
             return Err(Error::not_found(format!("no firewall zone '{zone}'")));
         }

@@ -11,6 +11,7 @@ mod apply;
 mod cli;
 mod config;
 mod daemon;
+mod engine;
 mod error;
 mod logging;
 mod netlink;
