@@ -155,7 +155,7 @@ fn compare(batch: &Batch, fixture: &str) {
 const T: &str = "nftoffload";
 const INET: u8 = NFPROTO_INET;
 
-fn sw_objects() -> (Vec<Set>, Flowtable, Vec<Chain>, Vec<Rule>) {
+pub(super) fn sw_objects() -> (Vec<Set>, Flowtable, Vec<Chain>, Vec<Rule>) {
     let sets = vec![
         Set::inet_proto(INET, T, "l4", 1, &[6, 17]),
         Set::ifname(INET, T, "sw_if", 2, &["lan0", "wan0"]),
@@ -245,7 +245,7 @@ fn batch_of(
     b
 }
 
-fn hw_objects() -> (Vec<Set>, Flowtable, Vec<Chain>, Vec<Rule>) {
+pub(super) fn hw_objects() -> (Vec<Set>, Flowtable, Vec<Chain>, Vec<Rule>) {
     let t = "nftoffload_hw";
     let sets = vec![
         Set::inet_proto(INET, t, "l4", 1, &[6, 17]),

@@ -34,6 +34,8 @@ pub mod uapi;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(all(test, target_endian = "little"))]
+mod live_tests;
 
 #[allow(unused_imports)] // re-exports for the planner/apply
 pub use batch::{Batch, BatchError};
