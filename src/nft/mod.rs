@@ -34,6 +34,8 @@ pub mod uapi;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(all(test, target_endian = "little"))]
+mod live_tests;
 
 #[allow(unused_imports)] // re-exports for the planner/apply
 pub use batch::{Batch, BatchError};
@@ -49,3 +51,20 @@ pub use objects::{
 };
 #[allow(unused_imports)]
 pub use uapi::NFPROTO_INET;
+
+/// Run every nf_tables reply/notification parser over a receive buffer and
+/// count the objects that decoded. Pure and panic-free on any input: the
+/// single entry point for a fuzz target (issue 7).
+pub fn parse_any(buf: &[u8]) -> usize {
+    let mut n = monitor::parse_events(buf).len();
+    for m in crate::netlink::parse_msgs(buf).map_while(|m| m.ok()) {
+        n += objects::parse_table(&m).is_ok() as usize
+            + objects::parse_chain(&m).is_ok() as usize
+            + objects::parse_set(&m).is_ok() as usize
+            + objects::parse_set_elems(&m).is_ok() as usize
+            + objects::parse_flowtable(&m).is_ok() as usize
+            + objects::parse_rule(&m).is_ok() as usize
+            + m.error().is_ok() as usize;
+    }
+    n
+}
