@@ -23,7 +23,9 @@ pub const SW_TABLE: &str = "nftoffload";
 pub const HW_TABLE: &str = "nftoffload_hw";
 const FLOWTABLE: &str = "ft";
 const FORWARD: &str = "forward";
-const OFFLOAD: &str = "offload";
+/// Not "offload": that is an nft keyword, and `nft list ruleset` output must
+/// load back with `nft -f`.
+const OFFLOAD: &str = "zones";
 /// fw4's forward chain runs at `priority filter` (0). Ours run after it,
 /// so a packet fw4 drops never reaches them; hardware first, so that its
 /// `flow add` wins for hardware pairs.

@@ -43,12 +43,14 @@ fn example(name: &str) -> PathBuf {
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} not built: {fix}", p.display()));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut sources = vec![root.join(format!("examples/{name}.rs"))];
-    for dir in ["src/ubus", "src"] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
-            if e.path().extension().is_some_and(|x| x == "rs") {
-                sources.push(e.path());
-            }
+    // The sources the example includes (its `#[path]` modules).
+    let mut sources = vec![
+        root.join(format!("examples/{name}.rs")),
+        root.join("src/error.rs"),
+    ];
+    for e in std::fs::read_dir(root.join("src/ubus")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "rs") {
+            sources.push(e.path());
         }
     }
     for src in sources {
