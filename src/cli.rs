@@ -201,6 +201,9 @@ fn client(socket: &Path, method: &str, args: Value) -> Result<Value, i32> {
         let hint = match &e {
             CallError::Connect { .. } => "\nhint: start ubusd, or pass --ubus-socket PATH",
             CallError::NoObject { .. } => "\nhint: start it with '/etc/init.d/nftoffload start'",
+            CallError::Status { code, .. } if *code != 2 && *code != 4 => {
+                "\nhint: 'nftoffload status' and 'logread -e nftoffload' show the reason"
+            }
             _ => "",
         };
         eprintln!("nftoffload: {e}{hint}");

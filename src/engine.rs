@@ -75,6 +75,7 @@ impl Engine {
             enabled: self.cfg.enabled,
             hw_check: self.cfg.hw_check,
             labels: self.kernel.labels,
+            blocked: (!self.kernel.supported).then(|| self.kernel.message.clone()),
             hw_refused,
         };
         let p = plan::plan(&r.zones, &r.facts, &opts);

@@ -62,6 +62,9 @@ pub struct PlanOptions {
     pub hw_check: bool,
     /// The kernel supports conntrack labels (zone attribution).
     pub labels: bool,
+    /// Why nothing can be offloaded at all (the kernel lacks flowtables);
+    /// every zone is then off with this reason.
+    pub blocked: Option<String>,
     /// The kernel refused hardware offload for the hardware flowtable
     /// (EOPNOTSUPP): plan again with every hardware zone in software.
     pub hw_refused: Option<String>,
@@ -73,6 +76,7 @@ impl Default for PlanOptions {
             enabled: true,
             hw_check: true,
             labels: true,
+            blocked: None,
             hw_refused: None,
         }
     }
@@ -240,7 +244,11 @@ pub fn plan(
             devices: Vec::new(),
             label_bit: None,
         };
-        let wanted = if opts.enabled { zone.mode } else { Mode::Off };
+        let wanted = if opts.enabled && opts.blocked.is_none() {
+            zone.mode
+        } else {
+            Mode::Off
+        };
         let hw_blocker = match wanted {
             Mode::Hardware => hardware_blocker(zone, facts, opts),
             _ => None,
@@ -314,8 +322,12 @@ pub fn plan(
             zp.effective = path.as_mode();
             if let Some(why) = hw_blocker {
                 zp.reason = format!("hardware offload unavailable ({why}); using software");
-            } else if !opts.enabled && zone.mode != Mode::Off {
-                zp.reason = "nftoffload is disabled (globals.enabled = 0)".into();
+            } else if zone.mode != Mode::Off {
+                if let Some(why) = &opts.blocked {
+                    zp.reason = why.clone();
+                } else if !opts.enabled {
+                    zp.reason = "nftoffload is disabled (globals.enabled = 0)".into();
+                }
             }
         }
 
@@ -547,6 +559,20 @@ mod tests {
         let p = plan(&z, &facts(&[("lan0", false)]), &o);
         assert!(p.software.is_none() && p.hardware.is_none());
         assert!(p.zone("lan").unwrap().reason.contains("disabled"));
+    }
+
+    #[test]
+    fn a_kernel_without_flowtables_blocks_every_zone_with_its_reason() {
+        let z = [zone("lan", Mode::Software, &["lan0"])];
+        let o = PlanOptions {
+            blocked: Some("install kmod-nft-offload".into()),
+            ..opts()
+        };
+        let p = plan(&z, &facts(&[("lan0", false)]), &o);
+        assert!(p.software.is_none());
+        let lan = p.zone("lan").unwrap();
+        assert_eq!(lan.effective, Mode::Off);
+        assert_eq!(lan.reason, "install kmod-nft-offload");
     }
 
     #[test]
