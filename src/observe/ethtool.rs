@@ -37,9 +37,9 @@ const ETH_GSTRING_LEN: usize = 32;
 const MAX_FEATURES: u32 = 4096;
 
 /// Check that `dev` is a plausible Linux interface name: 1..=15 bytes,
-/// printable ASCII without whitespace or '/', and not "." or "..". This is
-/// what the kernel's `dev_valid_name` accepts, narrowed to ASCII (OpenWrt
-/// device names are ASCII), so a name that fails here cannot exist.
+/// printable ASCII without whitespace, '/' or ':', and not "." or "..".
+/// This is what the kernel's `dev_valid_name` accepts, narrowed to ASCII
+/// (OpenWrt device names are ASCII), so a name that fails here cannot exist.
 pub fn validate_ifname(dev: &str) -> Result<()> {
     let b = dev.as_bytes();
     if b.is_empty() || b.len() >= IFNAMSIZ {
@@ -51,7 +51,10 @@ pub fn validate_ifname(dev: &str) -> Result<()> {
     if dev == "." || dev == ".." {
         return Err(Error::invalid(format!("invalid device name {dev:?}")));
     }
-    if let Some(c) = b.iter().find(|&&c| !c.is_ascii_graphic() || c == b'/') {
+    if let Some(c) = b
+        .iter()
+        .find(|&&c| !c.is_ascii_graphic() || c == b'/' || c == b':')
+    {
         return Err(Error::invalid(format!(
             "invalid device name {dev:?}: contains byte 0x{c:02x}"
         )));
@@ -292,11 +295,19 @@ mod tests {
             "nul\0x",
             "sixteen-chars-xx",
             "ümlaut",
+            "eth0:1",
         ] {
             let e = hw_tc_offload(bad).unwrap_err();
             assert_eq!(e.kind(), crate::error::Kind::Invalid, "{bad:?}: {e}");
         }
-        for good in ["lo", "br-lan", "eth0.10", "fifteen-chars-x", "wan@x", "a:b"] {
+        for good in [
+            "lo",
+            "br-lan",
+            "eth0.10",
+            "fifteen-chars-x",
+            "wan@x",
+            "a-b_c",
+        ] {
             assert!(validate_ifname(good).is_ok(), "{good:?}");
         }
     }

@@ -14,7 +14,8 @@
 //! - `link`: rtnetlink `RTNLGRP_LINK` events for the daemon's poll loop,
 //!   so it can re-add devices the kernel dropped from a flowtable.
 //!
-//! Reading our flowtables back from nf_tables belongs to `nft`.
+//! Not here yet: reading our flowtables back from nf_tables (it needs the
+//! nf_tables codec in `nft`).
 
 pub mod conntrack;
 pub mod ethtool;

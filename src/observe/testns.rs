@@ -77,6 +77,19 @@ impl NetNs {
         })
     }
 
+    /// Like `run`, but on a detached thread, for code that must run in
+    /// several namespaces at once (a client and a server).
+    pub fn spawn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::thread::JoinHandle<R> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            enter_netns(&path);
+            f()
+        })
+    }
+
     /// Run `f` with this namespace's sysfs mounted at a temporary path,
     /// in a private mount namespace of the calling thread only: `f` gets the
     /// sysfs root (the directory holding `class/net`).
