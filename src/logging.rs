@@ -6,7 +6,6 @@
 //! picked up without reconnect logic.
 
 // The daemon (owned by the lead) calls `init`; until then only tests do.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;

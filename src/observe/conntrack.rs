@@ -30,9 +30,12 @@ const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_GET_STATS: u16 = 5;
 
 pub(crate) const CTA_TUPLE_ORIG: u16 = 1;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const CTA_TUPLE_REPLY: u16 = 2;
 pub(crate) const CTA_STATUS: u16 = 3;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const CTA_PROTOINFO: u16 = 4;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const CTA_TIMEOUT: u16 = 7;
 pub(crate) const CTA_COUNTERS_ORIG: u16 = 9;
 pub(crate) const CTA_COUNTERS_REPLY: u16 = 10;

@@ -28,7 +28,6 @@
 
 // The daemon and CLI (owned by the lead) are the users of most of this API;
 // until they are wired in, parts of it are only reached from tests.
-#![allow(dead_code, unused_imports)]
 
 pub mod args;
 mod client;
