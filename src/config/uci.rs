@@ -23,8 +23,11 @@
 //!   names) are printable ASCII without spaces;
 //! - a non-empty extra argument ("option a b c") is an error.
 //!
-//! We are stricter than libuci on bytes: the file must be UTF-8 and hold no
-//! NUL byte. Every error carries the file name and the 1-based line.
+//! We are stricter than libuci in three corner cases: the file must be
+//! UTF-8, hold no NUL byte, and not end in a backslash (libuci drops it;
+//! text appended after it would turn it into a line continuation). Also a
+//! `;` may start a line here (libuci calls that an invalid command). Every
+//! error carries the file name and the 1-based line.
 
 use std::fmt;
 use std::ops::Range;
@@ -427,11 +430,14 @@ impl<'a> Lexer<'a> {
                         continue;
                     }
                     self.pos += 1;
-                    // A backslash at the very end of the file is dropped.
-                    if let Some(c) = self.peek() {
-                        out.push(c);
-                        self.pos += 1;
-                    }
+                    // libuci drops a backslash at the very end of the file;
+                    // we refuse it, so that text appended later (by the
+                    // writer) cannot turn it into a line continuation.
+                    let Some(c) = self.peek() else {
+                        return Err(self.err(self.line, "backslash at end of file"));
+                    };
+                    out.push(c);
+                    self.pos += 1;
                 }
                 c => {
                     out.push(c);
@@ -954,6 +960,10 @@ config rule
         let e = perr(b"config zone\n\toption name 'l\xffan'\n");
         assert_eq!(e.line, 2);
         assert!(e.msg.contains("UTF-8"), "{e}");
+
+        let e = perr(b"config zone\n\toption name lan\\");
+        assert_eq!(e.line, 2);
+        assert!(e.msg.contains("backslash at end of file"), "{e}");
 
         let e = perr(b"config zone\n\n\n\toption name a\0b\n");
         assert_eq!(e.line, 4);
