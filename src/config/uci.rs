@@ -990,6 +990,64 @@ config rule
     }
 
     #[test]
+    fn fuzz_seed_files_parse() {
+        let seeds: [(&str, &[u8]); 6] = [
+            (
+                "firewall",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-firewall"),
+            ),
+            (
+                "network",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-network"),
+            ),
+            (
+                "dhcp",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-dhcp"),
+            ),
+            (
+                "nftoffload",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-nftoffload"),
+            ),
+            (
+                "crlf",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-crlf"),
+            ),
+            (
+                "oldstyle",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-oldstyle"),
+            ),
+        ];
+        for (name, bytes) in seeds {
+            if let Err(e) = parse(name, bytes) {
+                panic!("seed {name}: {e}");
+            }
+        }
+        let net = parse("n", seeds[1].1).unwrap();
+        let wan = net
+            .iter()
+            .find(|s| s.name.as_deref() == Some("wan"))
+            .unwrap();
+        assert_eq!(single(wan, "password"), "p4ss'word");
+
+        // Old-style quoting everywhere, a re-opened named section, short
+        // keywords, `;`, and multi-line values.
+        let old = parse("o", seeds[5].1).unwrap();
+        let types: Vec<&str> = old.iter().map(|s| s.stype.as_str()).collect();
+        assert_eq!(types, ["defaults", "zone", "rule"]);
+        assert_eq!(single(&old[0], "output"), "ACCEPT");
+        assert_eq!(old[1].name.as_deref(), Some("zlan"));
+        assert_eq!(single(&old[1], "device"), "eth0.1 tun+");
+        assert_eq!(
+            old[1].get("network").map(|o| &o.value),
+            Some(&Value::List(vec!["lan lan6".into(), "guest".into()]))
+        );
+        assert_eq!(single(&old[2], "name"), "Allow-\"quoted\"-'rule'");
+        assert_eq!(single(&old[2], "dest"), "lan");
+        assert_eq!(single(&old[2], "extra"), "--multi line");
+        assert_eq!(single(&old[2], "note"), "multi\nline single");
+    }
+
+    #[test]
     fn quote_escapes_single_quotes() {
         assert_eq!(quote("plain"), "'plain'");
         assert_eq!(quote("it's"), "'it'\\''s'");
