@@ -1,6 +1,10 @@
 //! Fuzz target for the UCI reader (`src/config/uci.rs`): `parse` must
 //! never panic, and whenever it accepts a file, `set_option` on that file
 //! must succeed and its result must parse back with the new value.
+//!
+//! Run (nightly, from `fuzz/`; new inputs go to the first directory):
+//! `cargo +nightly fuzz run uci_parse /tmp/uci-corpus corpus/uci_parse --
+//!  -dict=uci.dict -max_len=4096 -max_total_time=120`
 
 #![no_main]
 

@@ -433,8 +433,12 @@ impl<'a> Lexer<'a> {
                     // libuci drops a backslash at the very end of the file;
                     // we refuse it, so that text appended later (by the
                     // writer) cannot turn it into a line continuation.
-                    let Some(c) = self.peek() else {
-                        return Err(self.err(self.line, "backslash at end of file"));
+                    // The same for "\\\r" at the end ("\\\r\n" would join).
+                    let c = match (self.peek(), self.peek_at(1)) {
+                        (None, _) | (Some(b'\r'), None) => {
+                            return Err(self.err(self.line, "backslash at end of file"))
+                        }
+                        (Some(c), _) => c,
                     };
                     out.push(c);
                     self.pos += 1;
@@ -963,6 +967,10 @@ config rule
 
         let e = perr(b"config zone\n\toption name lan\\");
         assert_eq!(e.line, 2);
+        assert!(e.msg.contains("backslash at end of file"), "{e}");
+        // Found by the fuzzer: "\\\r" at the end became a continuation
+        // once the writer appended a line.
+        let e = perr(b"config zone\n\toption name lan\\\r");
         assert!(e.msg.contains("backslash at end of file"), "{e}");
 
         let e = perr(b"config zone\n\n\n\toption name a\0b\n");
