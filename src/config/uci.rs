@@ -23,8 +23,11 @@
 //!   names) are printable ASCII without spaces;
 //! - a non-empty extra argument ("option a b c") is an error.
 //!
-//! We are stricter than libuci on bytes: the file must be UTF-8 and hold no
-//! NUL byte. Every error carries the file name and the 1-based line.
+//! We are stricter than libuci in three corner cases: the file must be
+//! UTF-8, hold no NUL byte, and not end in a backslash (libuci drops it;
+//! text appended after it would turn it into a line continuation). Also a
+//! `;` may start a line here (libuci calls that an invalid command). Every
+//! error carries the file name and the 1-based line.
 
 use std::fmt;
 use std::ops::Range;
@@ -427,11 +430,18 @@ impl<'a> Lexer<'a> {
                         continue;
                     }
                     self.pos += 1;
-                    // A backslash at the very end of the file is dropped.
-                    if let Some(c) = self.peek() {
-                        out.push(c);
-                        self.pos += 1;
-                    }
+                    // libuci drops a backslash at the very end of the file;
+                    // we refuse it, so that text appended later (by the
+                    // writer) cannot turn it into a line continuation.
+                    // The same for "\\\r" at the end ("\\\r\n" would join).
+                    let c = match (self.peek(), self.peek_at(1)) {
+                        (None, _) | (Some(b'\r'), None) => {
+                            return Err(self.err(self.line, "backslash at end of file"))
+                        }
+                        (Some(c), _) => c,
+                    };
+                    out.push(c);
+                    self.pos += 1;
                 }
                 c => {
                     out.push(c);
@@ -955,6 +965,14 @@ config rule
         assert_eq!(e.line, 2);
         assert!(e.msg.contains("UTF-8"), "{e}");
 
+        let e = perr(b"config zone\n\toption name lan\\");
+        assert_eq!(e.line, 2);
+        assert!(e.msg.contains("backslash at end of file"), "{e}");
+        // Found by the fuzzer: "\\\r" at the end became a continuation
+        // once the writer appended a line.
+        let e = perr(b"config zone\n\toption name lan\\\r");
+        assert!(e.msg.contains("backslash at end of file"), "{e}");
+
         let e = perr(b"config zone\n\n\n\toption name a\0b\n");
         assert_eq!(e.line, 4);
         assert!(e.msg.contains("NUL"), "{e}");
@@ -977,6 +995,64 @@ config rule
         assert_eq!(e.line, 2);
         // A cut after a complete unquoted value is fine (no final newline).
         assert_eq!(single(&p("config zone\n\toption name la")[0], "name"), "la");
+    }
+
+    #[test]
+    fn fuzz_seed_files_parse() {
+        let seeds: [(&str, &[u8]); 6] = [
+            (
+                "firewall",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-firewall"),
+            ),
+            (
+                "network",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-network"),
+            ),
+            (
+                "dhcp",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-dhcp"),
+            ),
+            (
+                "nftoffload",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-nftoffload"),
+            ),
+            (
+                "crlf",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-crlf"),
+            ),
+            (
+                "oldstyle",
+                include_bytes!("../../fuzz/corpus/uci_parse/seed-oldstyle"),
+            ),
+        ];
+        for (name, bytes) in seeds {
+            if let Err(e) = parse(name, bytes) {
+                panic!("seed {name}: {e}");
+            }
+        }
+        let net = parse("n", seeds[1].1).unwrap();
+        let wan = net
+            .iter()
+            .find(|s| s.name.as_deref() == Some("wan"))
+            .unwrap();
+        assert_eq!(single(wan, "password"), "p4ss'word");
+
+        // Old-style quoting everywhere, a re-opened named section, short
+        // keywords, `;`, and multi-line values.
+        let old = parse("o", seeds[5].1).unwrap();
+        let types: Vec<&str> = old.iter().map(|s| s.stype.as_str()).collect();
+        assert_eq!(types, ["defaults", "zone", "rule"]);
+        assert_eq!(single(&old[0], "output"), "ACCEPT");
+        assert_eq!(old[1].name.as_deref(), Some("zlan"));
+        assert_eq!(single(&old[1], "device"), "eth0.1 tun+");
+        assert_eq!(
+            old[1].get("network").map(|o| &o.value),
+            Some(&Value::List(vec!["lan lan6".into(), "guest".into()]))
+        );
+        assert_eq!(single(&old[2], "name"), "Allow-\"quoted\"-'rule'");
+        assert_eq!(single(&old[2], "dest"), "lan");
+        assert_eq!(single(&old[2], "extra"), "--multi line");
+        assert_eq!(single(&old[2], "note"), "multi\nline single");
     }
 
     #[test]
