@@ -15,6 +15,7 @@
 //!   `network.interface` `{"action": "ifup"|"ifdown", "interface": NAME}`,
 //!   then the notification `interface.update` / `interface.down` on the
 //!   object carrying `{"interface": NAME, ...status}`.
+//!
 //! Not reproduced: the per-interface `network.interface.NAME` objects and
 //! the other methods (up, down, add_device, ...).
 //!
@@ -25,16 +26,11 @@
 //! address/route lists (`ipv4-address`, ...) may be given and are passed
 //! through.
 
-#[allow(dead_code)]
-#[path = "../src/error.rs"]
-mod error;
-#[path = "../src/ubus/mod.rs"]
-mod ubus;
-
+use nft_offload::error;
+use nft_offload::ubus::{args, ArgType, MethodSig, Server, Status};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use ubus::{args, ArgType, MethodSig, Server, Status};
 
 const METHODS: &[MethodSig] = &[
     MethodSig {

@@ -31,6 +31,7 @@ const OFFLOAD: &str = "zones";
 /// `flow add` wins for hardware pairs.
 const HW_PRIORITY: i32 = 5;
 const SW_PRIORITY: i32 = 10;
+const _: () = assert!(0 < HW_PRIORITY && HW_PRIORITY < SW_PRIORITY);
 /// Flowtable ingress hook priority (`priority filter`).
 const FT_PRIORITY: i32 = 0;
 const NFT_REG_1: u32 = 1;
@@ -547,7 +548,6 @@ mod tests {
                 .any(|x| x.starts_with("add table inet nftoffload_hw")),
             "{d:?}"
         );
-        assert!(HW_PRIORITY < SW_PRIORITY && HW_PRIORITY > 0);
     }
 
     #[test]

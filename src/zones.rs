@@ -142,6 +142,15 @@ pub fn resolve(
             }
         }
         for dev in &fz.devices {
+            if dev.ends_with('+') || dev.contains('*') {
+                // fw4 matches wildcards in rules, but a flowtable needs
+                // real devices.
+                out.warnings.push(format!(
+                    "zone {}: wildcard device {dev} cannot be offloaded; list its devices",
+                    fz.name
+                ));
+                continue;
+            }
             push_unique(&mut zi.devices, dev);
             push_unique(&mut zi.l3_devices, dev);
         }
@@ -213,7 +222,7 @@ mod tests {
                 FwZone {
                     name: "wan".into(),
                     networks: vec!["wan".into(), "wan6".into()],
-                    devices: vec!["tun0".into()],
+                    devices: vec!["tun0".into(), "tun+".into()],
                 },
             ],
             ..Default::default()
@@ -276,6 +285,10 @@ mod tests {
         let r = resolve(&fw(), &OffloadConfig::default(), None, &view);
         assert_eq!(r.zones[1].devices, vec!["tun0"]);
         assert!(r.warnings.iter().any(|w| w.contains("network lan")));
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("wildcard device tun+")));
     }
 
     #[test]
