@@ -126,8 +126,17 @@ pub fn resolve(
             };
             match list.iter().find(|i| i.interface == *net) {
                 Some(ifc) => {
-                    let l2 = ifc.device.as_deref().or(ifc.l3_device.as_deref());
-                    let l3 = ifc.l3_device.as_deref().or(ifc.device.as_deref());
+                    let ok = |d: &&str| crate::observe::ethtool::validate_ifname(d).is_ok();
+                    let l2 = ifc
+                        .device
+                        .as_deref()
+                        .or(ifc.l3_device.as_deref())
+                        .filter(ok);
+                    let l3 = ifc
+                        .l3_device
+                        .as_deref()
+                        .or(ifc.device.as_deref())
+                        .filter(ok);
                     if let Some(d) = l2 {
                         push_unique(&mut zi.devices, d);
                     }
@@ -149,6 +158,10 @@ pub fn resolve(
                     "zone {}: wildcard device {dev} cannot be offloaded; list its devices",
                     fz.name
                 ));
+                continue;
+            }
+            if let Err(e) = crate::observe::ethtool::validate_ifname(dev) {
+                out.warnings.push(format!("zone {}: {e}; ignored", fz.name));
                 continue;
             }
             push_unique(&mut zi.devices, dev);
@@ -222,7 +235,11 @@ mod tests {
                 FwZone {
                     name: "wan".into(),
                     networks: vec!["wan".into(), "wan6".into()],
-                    devices: vec!["tun0".into(), "tun+".into()],
+                    devices: vec![
+                        "tun0".into(),
+                        "tun+".into(),
+                        "a-very-long-device-name".into(),
+                    ],
                 },
             ],
             ..Default::default()
