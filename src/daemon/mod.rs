@@ -58,6 +58,9 @@ struct Daemon {
     pending: Pending,
     /// Effective mode per zone at the last notification.
     announced: Vec<(String, String)>,
+    /// A notification made while the connection was lent to a call
+    /// handler; sent once the handler returns.
+    unsent: Option<Value>,
 }
 
 /// Run until TERM/INT. Returns the process exit code.
@@ -95,6 +98,7 @@ fn run_inner(opts: Options) -> Result<()> {
         ubus: None,
         pending: Pending::default(),
         announced: Vec::new(),
+        unsent: None,
     };
     d.connect_ubus();
     if d.ubus.is_none() {
@@ -264,7 +268,12 @@ impl Daemon {
         let r = u.process(&mut handler);
         let events = u.take_events();
         match r {
-            Ok(()) => self.ubus = Some(u),
+            Ok(()) => {
+                self.ubus = Some(u);
+                if let Some(n) = self.unsent.take() {
+                    self.notify(n);
+                }
+            }
             Err(e) => {
                 log::warn!("lost ubus connection ({e}); reconnecting");
                 self.connect_ubus();
@@ -364,10 +373,19 @@ impl Daemon {
             .iter()
             .map(|(n, e)| json!({"name": n, "effective": e}))
             .collect();
-        if let Some(u) = self.ubus.as_mut() {
-            if let Err(e) = u.notify("state", &json!({"zones": zones, "reason": why})) {
-                log::debug!("notify: {e}");
+        self.notify(json!({"zones": zones, "reason": why}));
+    }
+
+    /// Send a `state` notification now, or as soon as the connection is
+    /// back from a call handler.
+    fn notify(&mut self, data: Value) {
+        match self.ubus.as_mut() {
+            Some(u) => {
+                if let Err(e) = u.notify("state", &data) {
+                    log::debug!("notify: {e}");
+                }
             }
+            None => self.unsent = Some(data),
         }
     }
 }
