@@ -37,7 +37,6 @@ package-luci:
 test-package:
 	scripts/package/deps.sh aarch64 $(PACKAGE_TEST_TARGETS)
 	scripts/package/build.sh aarch64 luci
-	scripts/package/unit-tests.sh $(PACKAGE_TEST_TARGETS)
-	tests/package/run.sh
+	PACKAGE_TEST_TARGETS="$(PACKAGE_TEST_TARGETS)" tests/package/run.sh
 
 EXTRA_TESTS += test-package
