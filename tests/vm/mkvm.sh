@@ -131,7 +131,7 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for f in $(cat /modlist); do insmod $f; done
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 fail() { echo "VM: $*"; echo "VM-EXIT=125"; poweroff -f; }
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host || fail "9p mount of host root failed"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /host || fail "9p mount of host root failed"
 mount -t tmpfs tmpfs /rw; mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "overlay mount failed"
 mods=$(arg vmmods); mkdir -p /newroot/lib/modules
@@ -144,6 +144,9 @@ mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devt
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts; mount -t tmpfs tmpfs /newroot/dev/shm
+# devtmpfs lacks these; bash process substitution needs /dev/fd
+ln -sf /proc/self/fd /newroot/dev/fd; ln -sf /proc/self/fd/0 /newroot/dev/stdin
+ln -sf /proc/self/fd/1 /newroot/dev/stdout; ln -sf /proc/self/fd/2 /newroot/dev/stderr
 mkdir -p /newroot/vmout
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout /newroot/vmout || fail "9p mount of the out dir failed"
 ip link set lo up 2>/dev/null
