@@ -12,6 +12,9 @@
 # the targets whose unit tests test-package runs (each build-std target adds
 # a few minutes).
 
+# Do not become the default goal when included before the main targets.
+package_saved_default_goal := $(.DEFAULT_GOAL)
+
 PACKAGE_TARGETS ?= x86_64 aarch64 armv7 mipsel
 PACKAGE_TEST_TARGETS ?= aarch64
 
@@ -20,7 +23,7 @@ PACKAGE_TEST_TARGETS ?= aarch64
 
 package:
 	scripts/package/deps.sh $(PACKAGE_TARGETS)
-	rm -f dist/build-report.txt
+	rm -f dist/build-report.txt dist/*.ipk
 	scripts/package/build.sh $(PACKAGE_TARGETS) luci
 	@cat dist/build-report.txt
 
@@ -40,3 +43,5 @@ test-package:
 	PACKAGE_TEST_TARGETS="$(PACKAGE_TEST_TARGETS)" tests/package/run.sh
 
 EXTRA_TESTS += test-package
+
+.DEFAULT_GOAL := $(package_saved_default_goal)

@@ -89,7 +89,7 @@ for t in "$@"; do
 		continue
 	fi
 	target_triple "$t" >/dev/null || exit 2
-	bin="target/$(target_triple "$t")/release/nftoffload"
+	bin="${CARGO_TARGET_DIR:-target}/$(target_triple "$t")/release/nftoffload"
 	if [ "$build" = 1 ]; then
 		start=$(date +%s)
 		build_target "$t"

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/package/lib.sh
+# Unit tests only: integration tests may need a ubus broker or namespaces.
+kinds=(--bins)
+[ ! -f src/lib.rs ] || kinds+=(--lib)
 for t in "$@"; do
 	echo "== unit tests for $t ($(target_triple "$t"))"
-	cargo_for "$t" test --bins
+	cargo_for "$t" test "${kinds[@]}"
 done
