@@ -11,8 +11,8 @@
 
 use crate::error::{Error, Result};
 use crate::nft::{
-    BaseChain, Batch, Chain, Expr, Flowtable, Hook, MetaKey, Nft, Rule, Set, Table, Verdict,
-    FLOWTABLE_COUNTER, FLOWTABLE_HW_OFFLOAD, NFPROTO_INET,
+    BaseChain, Batch, Chain, CmpOp, CtKey, Expr, Flowtable, Hook, MetaKey, Nft, Rule, Set, Table,
+    Verdict, FLOWTABLE_COUNTER, FLOWTABLE_HW_OFFLOAD, NFPROTO_INET,
 };
 use crate::plan::{FlowPlan, Plan};
 use crate::probe::{self, ProbeResult};
@@ -37,6 +37,7 @@ const FT_PRIORITY: i32 = 0;
 const NFT_REG_1: u32 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IP_CT_DIR_ORIGINAL: u8 = 0;
 
 /// Our two tables, with what differs between them.
 struct Spec {
@@ -119,6 +120,19 @@ fn objects(spec: &Spec, fp: &FlowPlan, plan: &Plan) -> (Vec<Set>, Vec<Chain>, Ve
     let ifs = Set::ifname(NFPROTO_INET, t, spec.ifset, id(), &names);
     let mut head = Vec::new();
     head.extend(match_set(MetaKey::L4PROTO, &l4));
+    // `ct direction original`: only packets in the direction fw4 judged
+    // when it accepted the connection may offload it. Otherwise a reply
+    // packet fw4 accepts could offload a flow whose original direction
+    // fw4 drops, and that direction would then bypass fw4 (seen in the
+    // VM test t_nftoffload d).
+    head.extend([
+        Expr::Ct {
+            key: CtKey::DIRECTION,
+            dir: None,
+            dreg: NFT_REG_1,
+        },
+        Expr::cmp(CmpOp::Eq, NFT_REG_1, vec![IP_CT_DIR_ORIGINAL]),
+    ]);
     head.extend(match_set(MetaKey::IIFNAME, &ifs));
     head.extend(match_set(MetaKey::OIFNAME, &ifs));
     head.push(Expr::counter());
@@ -611,6 +625,7 @@ mod tests {
         let text: String = rules.iter().map(|r| r.debug_text()).collect();
         assert!(text.contains("flow_offload"), "{text}");
         assert!(text.contains("lookup reg 1 set sw_if"), "{text}");
+        assert!(text.contains("[ ct load direction => reg 1 ]"), "{text}");
         // One label rule per direction per offloaded zone.
         assert_eq!(text.matches("ct set label").count(), 4, "{text}");
     }
