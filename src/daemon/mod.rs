@@ -32,6 +32,8 @@ use sys::{poll_readable, Signal, SignalFd, Timer};
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Retry period while ubusd is away.
 const UBUS_RETRY: Duration = Duration::from_millis(500);
+/// Bound on the notifications queued while the connection is busy or away.
+const UNSENT_MAX: usize = 16;
 /// Bound on netifd's dump.
 const NETIFD_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -58,6 +60,9 @@ struct Daemon {
     pending: Pending,
     /// Effective mode per zone at the last notification.
     announced: Vec<(String, String)>,
+    /// `state` notifications made while the ubus connection was taken out
+    /// to serve calls (`set`), sent once the calls are answered.
+    unsent: Vec<Value>,
 }
 
 /// Run until TERM/INT. Returns the process exit code.
@@ -95,6 +100,7 @@ fn run_inner(opts: Options) -> Result<()> {
         ubus: None,
         pending: Pending::default(),
         announced: Vec::new(),
+        unsent: Vec::new(),
     };
     d.connect_ubus();
     if d.ubus.is_none() {
@@ -231,6 +237,8 @@ impl Daemon {
                     self.opts.ubus_socket.display()
                 );
                 self.ubus = Some(s);
+                // nobody can have subscribed on a fresh connection yet
+                self.unsent.clear();
             }
             Err(e) => {
                 if self.ubus.is_none() {
@@ -264,7 +272,14 @@ impl Daemon {
         let r = u.process(&mut handler);
         let events = u.take_events();
         match r {
-            Ok(()) => self.ubus = Some(u),
+            Ok(()) => {
+                for note in std::mem::take(&mut self.unsent) {
+                    if let Err(e) = u.notify("state", &note) {
+                        log::debug!("notify: {e}");
+                    }
+                }
+                self.ubus = Some(u);
+            }
             Err(e) => {
                 log::warn!("lost ubus connection ({e}); reconnecting");
                 self.connect_ubus();
@@ -364,10 +379,17 @@ impl Daemon {
             .iter()
             .map(|(n, e)| json!({"name": n, "effective": e}))
             .collect();
-        if let Some(u) = self.ubus.as_mut() {
-            if let Err(e) = u.notify("state", &json!({"zones": zones, "reason": why})) {
-                log::debug!("notify: {e}");
+        let note = json!({"zones": zones, "reason": why});
+        match self.ubus.as_mut() {
+            Some(u) => {
+                if let Err(e) = u.notify("state", &note) {
+                    log::debug!("notify: {e}");
+                }
             }
+            // Inside a ubus call (`set`), serve_ubus holds the connection;
+            // or ubusd is away (then the queue is dropped on reconnect).
+            None if self.unsent.len() < UNSENT_MAX => self.unsent.push(note),
+            None => {}
         }
     }
 }
