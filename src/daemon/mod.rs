@@ -249,18 +249,18 @@ impl Daemon {
         }
     }
 
-    /// netifd's interfaces, or `None` when netifd does not answer (then
-    /// zones use their `list device` entries only).
+    /// netifd's interfaces. When netifd does not answer, what it said last
+    /// is kept (after a ubusd restart netifd may re-register after us, and
+    /// sends no events for interfaces that stayed up); `None` only if it
+    /// never answered (then zones use their `list device` entries only).
     fn refresh_netifd(&mut self) {
         let Some(u) = self.ubus.as_mut() else { return };
         match u.call("network.interface", "dump", &json!({}), NETIFD_TIMEOUT) {
             Ok(v) => self.engine.netifd = Some(NetifdInterface::parse_dump(&v)),
-            Err(e) => {
-                if self.engine.netifd.is_some() {
-                    log::warn!("netifd: {e}");
-                }
-                self.engine.netifd = None;
+            Err(e) if self.engine.netifd.is_some() => {
+                log::warn!("netifd: {e}; keeping its last known interfaces");
             }
+            Err(e) => log::debug!("netifd: {e}"),
         }
     }
 
