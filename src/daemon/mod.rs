@@ -32,6 +32,8 @@ use sys::{poll_readable, Signal, SignalFd, Timer};
 const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Retry period while ubusd is away.
 const UBUS_RETRY: Duration = Duration::from_millis(500);
+/// Bound on the notifications queued while the connection is busy or away.
+const UNSENT_MAX: usize = 16;
 /// Bound on netifd's dump.
 const NETIFD_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -58,9 +60,9 @@ struct Daemon {
     pending: Pending,
     /// Effective mode per zone at the last notification.
     announced: Vec<(String, String)>,
-    /// A notification made while the connection was lent to a call
-    /// handler; sent once the handler returns.
-    unsent: Option<Value>,
+    /// `state` notifications made while the ubus connection was taken out
+    /// to serve calls (`set`), sent once the calls are answered.
+    unsent: Vec<Value>,
 }
 
 /// Run until TERM/INT. Returns the process exit code.
@@ -98,7 +100,7 @@ fn run_inner(opts: Options) -> Result<()> {
         ubus: None,
         pending: Pending::default(),
         announced: Vec::new(),
-        unsent: None,
+        unsent: Vec::new(),
     };
     d.connect_ubus();
     if d.ubus.is_none() {
@@ -235,6 +237,8 @@ impl Daemon {
                     self.opts.ubus_socket.display()
                 );
                 self.ubus = Some(s);
+                // nobody can have subscribed on a fresh connection yet
+                self.unsent.clear();
             }
             Err(e) => {
                 if self.ubus.is_none() {
@@ -245,18 +249,18 @@ impl Daemon {
         }
     }
 
-    /// netifd's interfaces, or `None` when netifd does not answer (then
-    /// zones use their `list device` entries only).
+    /// netifd's interfaces. When netifd does not answer, what it said last
+    /// is kept (after a ubusd restart netifd may re-register after us, and
+    /// sends no events for interfaces that stayed up); `None` only if it
+    /// never answered (then zones use their `list device` entries only).
     fn refresh_netifd(&mut self) {
         let Some(u) = self.ubus.as_mut() else { return };
         match u.call("network.interface", "dump", &json!({}), NETIFD_TIMEOUT) {
             Ok(v) => self.engine.netifd = Some(NetifdInterface::parse_dump(&v)),
-            Err(e) => {
-                if self.engine.netifd.is_some() {
-                    log::warn!("netifd: {e}");
-                }
-                self.engine.netifd = None;
+            Err(e) if self.engine.netifd.is_some() => {
+                log::warn!("netifd: {e}; keeping its last known interfaces");
             }
+            Err(e) => log::debug!("netifd: {e}"),
         }
     }
 
@@ -269,10 +273,12 @@ impl Daemon {
         let events = u.take_events();
         match r {
             Ok(()) => {
-                self.ubus = Some(u);
-                if let Some(n) = self.unsent.take() {
-                    self.notify(n);
+                for note in std::mem::take(&mut self.unsent) {
+                    if let Err(e) = u.notify("state", &note) {
+                        log::debug!("notify: {e}");
+                    }
                 }
+                self.ubus = Some(u);
             }
             Err(e) => {
                 log::warn!("lost ubus connection ({e}); reconnecting");
@@ -373,19 +379,17 @@ impl Daemon {
             .iter()
             .map(|(n, e)| json!({"name": n, "effective": e}))
             .collect();
-        self.notify(json!({"zones": zones, "reason": why}));
-    }
-
-    /// Send a `state` notification now, or as soon as the connection is
-    /// back from a call handler.
-    fn notify(&mut self, data: Value) {
+        let note = json!({"zones": zones, "reason": why});
         match self.ubus.as_mut() {
             Some(u) => {
-                if let Err(e) = u.notify("state", &data) {
+                if let Err(e) = u.notify("state", &note) {
                     log::debug!("notify: {e}");
                 }
             }
-            None => self.unsent = Some(data),
+            // Inside a ubus call (`set`), serve_ubus holds the connection;
+            // or ubusd is away (then the queue is dropped on reconnect).
+            None if self.unsent.len() < UNSENT_MAX => self.unsent.push(note),
+            None => {}
         }
     }
 }
