@@ -4,7 +4,8 @@
 # - rustup musl std for x86_64/aarch64;
 # - rust-src (nightly if installed, else the default toolchain), and a venv
 #   with the PyPI packages ziglang and cargo-zigbuild, for armv7/mipsel;
-# - qemu-user-static (unit tests per target) and file (static check), by apt.
+# - by apt: qemu-user-static (unit tests per target), file (static check),
+#   strace and busybox (tests/package: install into a staging root, ash).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/package/lib.sh
@@ -42,7 +43,9 @@ if [ "$need_zig" = 1 ]; then
 fi
 
 apt_missing=""
-command -v file >/dev/null || apt_missing="$apt_missing file"
+for tool in file strace busybox; do
+	command -v "$tool" >/dev/null || apt_missing="$apt_missing $tool"
+done
 for t in "$@"; do
 	q="$(target_qemu "$t" 2>/dev/null || true)"
 	if [ -n "$q" ] && ! command -v "$q" >/dev/null; then

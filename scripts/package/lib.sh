@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/package/*.sh: the target table, versions and the cargo
 # invocations for the static musl builds. Source it from the repo root.
 
