@@ -59,8 +59,12 @@ fn tuple(buf: &mut Vec<u8>, ty: u16, src: [u8; 4], sport: u16, dst: [u8; 4], dpo
         });
         attr(b, CTA_TUPLE_PROTO | NLA_F_NESTED, |b| {
             attr(b, CTA_PROTO_NUM, |b| b.push(6));
-            attr(b, CTA_PROTO_SRC_PORT, |b| b.extend_from_slice(&sport.to_be_bytes()));
-            attr(b, CTA_PROTO_DST_PORT, |b| b.extend_from_slice(&dport.to_be_bytes()));
+            attr(b, CTA_PROTO_SRC_PORT, |b| {
+                b.extend_from_slice(&sport.to_be_bytes())
+            });
+            attr(b, CTA_PROTO_DST_PORT, |b| {
+                b.extend_from_slice(&dport.to_be_bytes())
+            });
         });
     });
 }
@@ -75,15 +79,24 @@ fn put_entry(buf: &mut Vec<u8>, i: usize, seq: u32, ack: bool) {
     buf.extend_from_slice(&seq.to_ne_bytes());
     buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
     buf.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]); // nfgenmsg, version 0
-    let src = [10, (i >> 16 & 255) as u8, (i >> 8 & 255) as u8, (i & 255) as u8];
+    let src = [
+        10,
+        (i >> 16 & 255) as u8,
+        (i >> 8 & 255) as u8,
+        (i & 255) as u8,
+    ];
     let sport = 1024 + (i % 50_000) as u16;
     let dst = [10, 255, 0, 1];
     tuple(buf, CTA_TUPLE_ORIG, src, sport, dst, 80);
     tuple(buf, CTA_TUPLE_REPLY, dst, 80, src, sport);
-    attr(buf, CTA_TIMEOUT, |b| b.extend_from_slice(&600u32.to_be_bytes()));
+    attr(buf, CTA_TIMEOUT, |b| {
+        b.extend_from_slice(&600u32.to_be_bytes())
+    });
     attr(buf, CTA_PROTOINFO | NLA_F_NESTED, |b| {
         attr(b, CTA_PROTOINFO_TCP | NLA_F_NESTED, |b| {
-            attr(b, CTA_PROTOINFO_TCP_STATE, |b| b.push(TCP_CONNTRACK_ESTABLISHED));
+            attr(b, CTA_PROTOINFO_TCP_STATE, |b| {
+                b.push(TCP_CONNTRACK_ESTABLISHED)
+            });
         });
     });
     let len = (buf.len() - start) as u32;
@@ -142,9 +155,8 @@ impl Sock {
             let mut off = 0usize;
             let n = n as usize;
             while off + 16 <= n {
-                let word = |o: usize| {
-                    u32::from_ne_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]])
-                };
+                let word =
+                    |o: usize| u32::from_ne_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]]);
                 let len = word(off) as usize;
                 let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
                 let seq = word(off + 8);
@@ -189,7 +201,9 @@ fn fill(n: usize) -> Result<(), String> {
 }
 
 fn main() {
-    let n = std::env::args().nth(1).and_then(|a| a.parse::<usize>().ok());
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse::<usize>().ok());
     let Some(n) = n.filter(|&n| n <= 1 << 24) else {
         eprintln!("usage: ct_fill N   (inserts N conntrack entries in this network namespace)");
         std::process::exit(64);

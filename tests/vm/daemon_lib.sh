@@ -112,13 +112,21 @@ status() { call status; }
 # zone_field ZONE JQ-PATH : e.g. zone_field lan .offloaded.software
 zone_field() { status | jq -r --arg z "$1" '.zones[] | select(.name == $z) | '"$2"; }
 
-# flowtable_devices [TABLE] : our software flowtable's devices, one per line, as
-# nft (not the daemon) reports them
+# flowtable_devices [TABLE] : our flowtable's devices, one per line, as nft
+# (not the daemon) lists them; parsed in bash, as every process costs
+# seconds under TCG on a busy host
 flowtable_devices() {
-    in_rt nft -j list flowtable inet "${1:-nftoffload}" ft 2>/dev/null |
-        jq -r '.nftables[] | select(.flowtable) | .flowtable.dev | if type == "array" then .[] else (. // empty) end'
+    local out d
+    out=$(in_rt nft list flowtable inet "${1:-nftoffload}" ft 2>/dev/null) || return 0
+    if [[ $out =~ devices\ =\ \{([^}]*)\} ]] || [[ $out =~ devices\ =\ ([^[:space:]]+) ]]; then
+        for d in ${BASH_REMATCH[1]//,/ }; do echo "$d"; done
+    fi
 }
-flowtable_has() { flowtable_devices "${2:-nftoffload}" | grep -qx "$1"; }
+flowtable_has() {
+    local d
+    for d in $(flowtable_devices "${2:-nftoffload}"); do [ "$d" = "$1" ] && return 0; done
+    return 1
+}
 has_table() { in_rt nft list table inet "$1" >/dev/null 2>&1; }
 
 # now_ms : monotonic-enough wall clock in ms (no fork: bash's EPOCHREALTIME)
