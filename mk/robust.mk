@@ -63,7 +63,7 @@ test-fuzz: fuzz-tools
 	[ $$failed = 0 ]
 
 fuzz-long:
-	$(MAKE) test-fuzz FUZZ_SECS=600
+	$(MAKE) $(foreach f,$(MAKEFILE_LIST),-f $(f)) test-fuzz FUZZ_SECS=600
 
 # Only the targets whose corpora this file owns (uci_parse keeps its own).
 FUZZ_CORPUS_TARGETS ?= ubus_args netlink_reply
