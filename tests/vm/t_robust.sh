@@ -4,8 +4,8 @@
 #
 # Counts: the figures by default; under CI=true smaller ones, since
 # every round costs seconds under TCG; each can be set explicitly:
-#   NFTOFFLOAD_ROBUST_KILLS   (50, CI 8)    SIGKILLs in the middle of an apply
-#   NFTOFFLOAD_ROBUST_DELETES (100, CI 20)  deletions of our table (every 10th
+#   NFTOFFLOAD_ROBUST_KILLS   (50, CI 5)    SIGKILLs in the middle of an apply
+#   NFTOFFLOAD_ROBUST_DELETES (100, CI 10)  deletions of our table (every 10th
 #                                           a flush ruleset)
 #   NFTOFFLOAD_ROBUST_CHURN   (1000, CI 60) create/delete cycles of a zone's veth
 #   NFTOFFLOAD_ROBUST_FLOWS   (1000)        offloaded UDP flows behind `flows`
@@ -129,7 +129,7 @@ test_broken_config_keeps_the_last_good_state() {
 test_sigkill_mid_apply_leaves_old_or_new() {
     rb_setup
     local A B i mode s setpid want kills sawA=0 sawB=0 errs
-    kills=$(count KILLS 50 8)
+    kills=$(count KILLS 50 5)
     write_config "$CFG" lan=software wan=software guest=off
     apply_ok "$CFG"
     A=$(shape)
@@ -178,7 +178,7 @@ EOF
 test_deleted_table_is_restored_and_fw4_left_alone() {
     rb_setup
     local good i n fw4 flushes=0
-    n=$(count DELETES 100 20)
+    n=$(count DELETES 100 10)
     fw4_table || fail "fw4 table"
     write_config "$CFG" lan=software wan=software guest=software
     apply_ok "$CFG"
