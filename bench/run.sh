@@ -28,8 +28,8 @@ musl=x86_64-unknown-linux-musl
 case $mode in
     full)
         results=${BENCH_RESULTS:-$repo/bench/results}
-        : "${BENCH_REPS:=3}" "${BENCH_SECS:=6}" "${BENCH_WARM:=2}" "${BENCH_TOGGLES:=200}" "${BENCH_HOTPLUG:=30}"
-        : "${BENCH_SELFHEAL:=30}" "${BENCH_CT_LEVELS:=1000 10000 50000}" "${BENCH_STATUS_N:=21}"
+        : "${BENCH_REPS:=5}" "${BENCH_SECS:=5}" "${BENCH_WARM:=2}" "${BENCH_TOGGLES:=200}" "${BENCH_HOTPLUG:=30}"
+        : "${BENCH_SELFHEAL:=30}" "${BENCH_CT_LEVELS:=0 1000 10000 50000}" "${BENCH_STATUS_N:=21}"
         : "${BENCH_CLI_N:=3}" "${BENCH_IDLE_SECS:=10}"
         vmtimeout=3600
         if rustup target list --installed 2>/dev/null | grep -qx "$musl"; then

@@ -6,7 +6,8 @@
 #
 # Output, in $VM_OUT/bench (the host's out dir):
 #   meta.txt          kernel, CPUs, tool versions, date
-#   datapath.tsv      case rep proto pps|mbps softirq_pct offloaded seconds
+#   datapath.tsv      case rep proto pps mbps softirq_pct offloaded seconds
+#                     slowpath_packets (counted by fw4's last rules)
 #   *.us              one sample per line, microseconds (toggle, nftf,
 #                     toggle_cli, hotplug, selfheal, status_N, status_cli_N,
 #                     conntrack_N)
@@ -16,9 +17,11 @@
 #
 # Env (bench/run.sh sets them; defaults are the full run):
 #   BENCH_REPS (3)  BENCH_SECS (6)  BENCH_WARM (2)  BENCH_TOGGLES (200)  BENCH_HOTPLUG (30)
-#   BENCH_SELFHEAL (30)  BENCH_CT_LEVELS ("1000 10000 50000")
+#   BENCH_SELFHEAL (30)  BENCH_CT_LEVELS ("0 1000 10000 50000")
 #   BENCH_STATUS_N (20)  BENCH_CLI_N (3)  BENCH_IDLE_SECS (10)
 #   NFTOFFLOAD (the binary)  BENCH_CTL (examples/bench_ctl)
+#   For a partial run: BENCH_SECTIONS ("datapath control"), BENCH_CASES
+#   (a_noruleset b_fw4 c_fw4_global d_perzone), BENCH_PROTOS ("udp tcp").
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export REPO
 . "$REPO/tests/vm/lib.sh"
@@ -29,7 +32,7 @@ WARM=${BENCH_WARM:-2}
 TOGGLES=${BENCH_TOGGLES:-200}
 HOTPLUG=${BENCH_HOTPLUG:-30}
 SELFHEAL=${BENCH_SELFHEAL:-30}
-CT_LEVELS=${BENCH_CT_LEVELS:-1000 10000 50000}
+CT_LEVELS=${BENCH_CT_LEVELS:-0 1000 10000 50000}
 STATUS_N=${BENCH_STATUS_N:-20}
 CLI_N=${BENCH_CLI_N:-3}
 IDLE_SECS=${BENCH_IDLE_SECS:-10}
@@ -87,8 +90,11 @@ done
 # 200 rules: 196 user/zone rules that forwarded lan->wan traffic never
 # matches (as fw4 renders port, subnet and interface rules), then
 # `ct state established,related accept` near the end, then the zone
-# accepts. With "offload": fw4's global offload, a flowtable on every zone
-# device and `meta l4proto { tcp, udp } flow offload @ft` first in the chain.
+# accepts. Those last rules count packets (fw4's do not; a counter costs a
+# few instructions per packet in every setup alike), which tells how many
+# packets took the slow path in each run. With "offload": fw4's global
+# offload, a flowtable on every zone device and
+# `meta l4proto { tcp, udp } flow offload @ft` first in the chain.
 fw4_ruleset() {
     local i
     echo "table inet fw4"
@@ -109,7 +115,7 @@ fw4_ruleset() {
         printf '\t\tip daddr 10.100.%d.0/24 meta l4proto udp udp dport %d counter drop comment "!fw4: rule d%d"\n' \
             "$i" $((4000 + i)) "$i"
     done
-    printf '\t\tct state established,related accept comment "!fw4: Allow forwarded established and related flows"\n'
+    printf '\t\tct state established,related counter accept comment "!fw4: Allow forwarded established and related flows"\n'
     printf '\t\tiifname "lan0" oifname "wan0" counter accept comment "!fw4: lan to wan"\n'
     printf '\t\tiifname "gst0" oifname "wan0" counter accept comment "!fw4: guest to wan"\n'
     printf '\t\tiifname "wan0" ct status dnat counter accept comment "!fw4: port forwards"\n'
@@ -162,9 +168,10 @@ sampler() { # WARM SECS PROTO OUTFILE
 # CPU1 (ns wan); after WARM s of warm-up, SECS seconds are sampled.
 one_run() {
     local case=$1 rep=$2 proto=$3 cport=$((41000 + RANDOM % 20000)) args pid spid
-    local smp=$T_TMP/sample off=0
+    local smp=$T_TMP/sample off=0 slow1 slow2
     [ "$proto" = udp ] && args="-u -l 64 -b 0" || args="-l 128K"
     rm -f "$smp" "$smp.ct"
+    slow1=$(table_packets inet fw4)
     # shellcheck disable=SC2086
     timeout -k 5 $((SECS + 60)) ip netns exec lan taskset -c 0 \
         iperf3 -c "$WAN_IP" -p 5201 -t $((WARM + SECS + 3)) --cport "$cport" --connect-timeout 5000 $args \
@@ -174,16 +181,17 @@ one_run() {
     spid=$!
     wait "$spid"
     wait "$pid" || { cat "$T_TMP/iperf.log"; echo "# iperf3 client exited non-zero ($case $proto)"; }
+    slow2=$(table_packets inet fw4)
     [ "$(wc -l <"$smp" 2>/dev/null)" = 2 ] || { echo "# no samples for $case $proto"; return 0; }
     awk -v s=src="$LAN_IP" -v p="sport=$cport" '$0 ~ s" " && $0 ~ p" " && /\[(HW_)?OFFLOAD\]/ { f = 1 } END { exit !f }' \
         "$smp.ct" && off=1
     # fields: time, "cpu", user nice system idle iowait irq softirq steal guest guest_nice, tx_packets, tx_bytes
-    awk -v c="$case" -v r="$rep" -v pr="$proto" -v o="$off" '
+    awk -v c="$case" -v r="$rep" -v pr="$proto" -v o="$off" -v sl=$((slow2 - slow1)) '
         { t[NR] = $1; tot = 0; for (i = 3; i <= 10; i++) tot += $i; j[NR] = tot; si[NR] = $9; pk[NR] = $(NF - 1); by[NR] = $NF }
         END {
             s = t[2] - t[1]
-            printf "%s\t%s\t%s\t%.0f\t%.2f\t%.1f\t%s\t%.3f\n", c, r, pr, (pk[2] - pk[1]) / s,
-                (by[2] - by[1]) * 8 / s / 1e6, (j[2] > j[1]) ? 100 * (si[2] - si[1]) / (j[2] - j[1]) : 0, o, s
+            printf "%s\t%s\t%s\t%.0f\t%.2f\t%.1f\t%s\t%.3f\t%s\n", c, r, pr, (pk[2] - pk[1]) / s,
+                (by[2] - by[1]) * 8 / s / 1e6, (j[2] > j[1]) ? 100 * (si[2] - si[1]) / (j[2] - j[1]) : 0, o, s, sl
         }' "$smp" | tee -a "$OUT/datapath.tsv" | sed 's/^/# /'
 }
 
@@ -200,14 +208,17 @@ datapath() {
     wait_until 10 port_listening 5201 || fail "iperf3 server not listening"
     set_case b_fw4
     echo "# fw4-like forward chain: $(fw4_rules_count) rules"
-    printf 'case\trep\tproto\tpps\tmbps\tsoftirq_pct\toffloaded\tseconds\n' >"$OUT/datapath.tsv"
+    printf 'case\trep\tproto\tpps\tmbps\tsoftirq_pct\toffloaded\tseconds\tslowpath_packets\n' >"$OUT/datapath.tsv"
     # The cases are interleaved round by round, so a drift of the host's
-    # load hits every case alike and each round gives one ratio.
+    # load hits every case alike and each round gives one ratio; the order
+    # rotates from round to round, so no case always runs first.
+    local cases=(${BENCH_CASES:-a_noruleset b_fw4 c_fw4_global d_perzone}) k
     for rep in $(seq 1 "$REPS"); do
-        for c in a_noruleset b_fw4 c_fw4_global d_perzone; do
+        for k in $(seq 0 $((${#cases[@]} - 1))); do
+            c=${cases[$(( (k + rep - 1) % ${#cases[@]} ))]}
             set_case "$c"
-            one_run "$c" "$rep" udp
-            one_run "$c" "$rep" tcp
+            [ "$rep" = 1 ] && [ "$c" = d_perzone ] && in_rt nft list table inet nftoffload
+            for p in ${BENCH_PROTOS:-udp tcp}; do one_run "$c" "$rep" "$p"; done
         done
     done
     in_rt nft flush ruleset
@@ -338,7 +349,7 @@ control() {
             in_rt "$BENCH_CTL" call "$SOCK" nftoffload status $(( (STATUS_N + CLI_N - 1) / CLI_N )) \
                 >>"$OUT/status_$n.us" || fail "status at $n"
             time_cmd 1 "$OUT/status_cli_$n.us" "$NFTOFFLOAD" status --json --ubus-socket "$SOCK"
-            rt_time 1 "$OUT/conntrack_$n.us" sh -c 'conntrack -L 2>/dev/null | grep -c OFFLOAD'
+            rt_time 1 "$OUT/conntrack_$n.us" sh -c 'conntrack -L 2>/dev/null | grep -c OFFLOAD; true'
         done
         echo "# $n entries: status p50 $(sort -n "$OUT/status_$n.us" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') us," \
             "conntrack -L|grep $(sort -n "$OUT/conntrack_$n.us" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') us"
@@ -355,7 +366,6 @@ control() {
 }
 
 t0=$SECONDS
-section datapath datapath
-section control control
+for s in ${BENCH_SECTIONS:-datapath control}; do section "$s" "$s"; done
 echo "# bench took $((SECONDS - t0)) s, $errors error(s)"
 [ "$errors" = 0 ]

@@ -9,7 +9,8 @@
 //!   ZONE between `software` and `off`. A sample is the call's round trip;
 //!   the daemon replies only once the kernel committed the batch. After each
 //!   call (outside the timing) the software flowtable is read back and must
-//!   hold DEVICE exactly when the zone is on.
+//!   hold DEVICE exactly when the zone is on. A second column gives the
+//!   daemon's own `last_apply.duration_us` for that call (from `status`).
 //! - `bench_ctl call SOCKET OBJECT METHOD N`: N calls of METHOD with `{}`.
 //! - `bench_ctl hotplug DEVICE N`: N times: delete the dummy DEVICE, then
 //!   create it again (rtnetlink, in-process); a sample runs from the
@@ -115,7 +116,22 @@ fn toggle(socket: &str, zone: &str, dev: &str, n: Res<usize>) -> Res<()> {
                 if has { "still holds" } else { "lacks" }
             ));
         }
-        println!("{}", us(d));
+        // The daemon's own timing of the apply (plan, read-back, batch).
+        let apply_us = call(
+            Path::new(socket),
+            "nftoffload",
+            "status",
+            &json!({}),
+            CALL_TIMEOUT,
+        )
+        .ok()
+        .and_then(|v| {
+            v.pointer("/last_apply/duration_us")
+                .and_then(|d| d.as_u64())
+        })
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "-".into());
+        println!("{} {apply_us}", us(d));
     }
     Ok(())
 }
