@@ -6,9 +6,12 @@
 # DOUBLE (examples/netifd_double.rs; netifd cannot run here), guest and wan
 # by `list device`. Proof of offload is what a router owner sees:
 # [OFFLOAD] in `conntrack -L`, flowtable devices in `nft list`, and the
-# daemon's own status. Every wait is bounded. The last test prints the
+# daemon's own status. Every wait is bounded. The last two tests print the
 # figures for the closing note of issue 3 (`# FIGURE name value unit`),
-# without pass/fail on timings.
+# without pass/fail on timings; they take ~3 minutes under TCG, so they run
+# only when asked: NFTOFFLOAD_FIGURES=1 T_ONLY='t_daemon:.*figures'
+# tests/vm/run.sh (after `cargo build --release` to measure the release
+# build; the debug build is measured otherwise, and the log says which).
 
 # shellcheck source=tests/vm/daemon_lib.sh
 . "$REPO/tests/vm/daemon_lib.sh"
@@ -242,6 +245,10 @@ test_c_ubusd_restart_hup_term() {
     note "SIGTERM: exit 0, no nftoffload table left"
 }
 
+figures_wanted() {
+    [ "${NFTOFFLOAD_FIGURES:-0}" = 1 ] ||
+        skip "figures not requested (NFTOFFLOAD_FIGURES=1 T_ONLY='t_daemon:.*figures' tests/vm/run.sh)"
+}
 # The figures' daemon: the release build when it is newer than the daemon
 # sources (cargo build --release), else the debug build; the log says which.
 figures_bin() {
@@ -261,6 +268,7 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status"; }
 # d. figures for issue 3's closing note, part 1: idle cost, set latency,
 # the same ruleset by nft -f. Measured, never asserted.
 test_d_figures_idle_and_set() {
+    figures_wanted
     figures_bin
     start_all lan=software guest=off wan=software
     note "figures for $DAEMON_BIN ($(stat -c %s "$DAEMON_BIN") bytes)"
@@ -339,6 +347,7 @@ test_d_figures_idle_and_set() {
 # e. figures, part 2: hotplug re-add latency, status over 10k conntrack
 # entries. Measured, never asserted.
 test_e_figures_hotplug_and_status() {
+    figures_wanted
     figures_bin
     start_all lan=software guest=software wan=software
     wait_until 10 flowtable_has gst0 || fail "gst0 not in the flowtable"
