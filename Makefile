@@ -70,7 +70,7 @@ cargo-test:
 	$(call phase,cargo test,$(CARGO) test)
 
 build:
-	$(call phase,cargo build (debug),$(CARGO) build --bin nftoffload)
+	$(call phase,cargo build (debug),$(CARGO) build --bin nftoffload --examples)
 
 host-test: build run-host-tests
 run-host-tests:

@@ -9,7 +9,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PKGS="qemu-system-x86 busybox-static kmod cpio xz-utils nftables iproute2 iperf3 conntrack ethtool file strace"
+APT_PKGS="qemu-system-x86 busybox-static kmod cpio xz-utils nftables iproute2 iperf3 conntrack ethtool file strace jq"
 
 log() { echo "setup: $*"; }
 SUDO=""

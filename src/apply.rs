@@ -279,12 +279,27 @@ fn nl(what: &str) -> impl FnOnce(crate::netlink::Error) -> Error + '_ {
     move |e| Error::failed(format!("{what}: {e}"))
 }
 
-/// Differences between the kernel and the plan, as readable lines.
-pub fn diff(
-    plan: &Plan,
-    current: &Current,
-    elements: &BTreeMap<String, Vec<String>>,
-) -> Vec<String> {
+/// What `verify` read of our tables besides `Current`: the elements of
+/// every set the plan expects (`None`: the set is missing) and all rules.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub sets: BTreeMap<(String, String), Option<Vec<Vec<u8>>>>,
+    pub rules: BTreeMap<String, Vec<Rule>>,
+}
+
+fn set_text(s: &Set, elements: &[Vec<u8>]) -> String {
+    let mut v = Set {
+        elements: elements.to_vec(),
+        ..s.clone()
+    }
+    .ifnames();
+    v.sort();
+    v.join(", ")
+}
+
+/// Differences between the kernel and the plan, as readable lines: our
+/// tables, flowtables (flags, devices), chains, set elements and rules.
+pub fn diff(plan: &Plan, current: &Current, observed: &Observed) -> Vec<String> {
     let mut out = Vec::new();
     for spec in &SPECS {
         let want = if spec.table == SW_TABLE {
@@ -292,42 +307,72 @@ pub fn diff(
         } else {
             plan.hardware.as_ref()
         };
-        match (want, current.get(spec.table)) {
-            (None, None) => {}
-            (None, Some(_)) => out.push(format!("table inet {} should not exist", spec.table)),
-            (Some(_), None) => out.push(format!("table inet {} is missing", spec.table)),
-            (Some(fp), Some(c)) => {
-                let Some(ft) = &c.flowtable else {
-                    out.push(format!("flowtable {} ft is missing", spec.table));
-                    continue;
-                };
+        let t = spec.table;
+        let (fp, c) = match (want, current.get(t)) {
+            (None, None) => continue,
+            (None, Some(_)) => {
+                out.push(format!("table inet {t} should not exist"));
+                continue;
+            }
+            (Some(_), None) => {
+                out.push(format!("table inet {t} is missing"));
+                continue;
+            }
+            (Some(fp), Some(c)) => (fp, c),
+        };
+        match &c.flowtable {
+            None => out.push(format!("flowtable {t} ft is missing")),
+            Some(ft) => {
                 if ft.flags != spec.flags {
-                    out.push(format!(
-                        "flowtable {} ft has flags {:#x}",
-                        spec.table, ft.flags
-                    ));
+                    out.push(format!("flowtable {t} ft has flags {:#x}", ft.flags));
                 }
                 let mut have = ft.devices.clone();
                 have.sort();
                 if have != fp.flowtable_devices {
                     out.push(format!(
-                        "flowtable {} ft holds [{}], plan [{}]",
-                        spec.table,
+                        "flowtable {t} ft holds [{}], plan [{}]",
                         have.join(", "),
                         fp.flowtable_devices.join(", ")
                     ));
                 }
-                let mut names = elements.get(spec.table).cloned().unwrap_or_default();
-                names.sort();
-                if names != fp.ifnames {
-                    out.push(format!(
-                        "set {} {} holds [{}], plan [{}]",
-                        spec.table,
-                        spec.ifset,
-                        names.join(", "),
-                        fp.ifnames.join(", ")
-                    ));
+            }
+        }
+        let (sets, chains, rules) = objects(spec, fp, plan);
+        for ch in &chains {
+            if !c.chains.contains(&ch.name) {
+                out.push(format!("chain {t} {} is missing", ch.name));
+            }
+        }
+        for set in &sets {
+            match observed.sets.get(&(t.to_string(), set.name.clone())) {
+                Some(Some(have)) => {
+                    let (mut a, mut b) = (have.clone(), set.elements.clone());
+                    a.sort();
+                    b.sort();
+                    if a != b {
+                        out.push(format!(
+                            "set {t} {} holds [{}], plan [{}]",
+                            set.name,
+                            set_text(set, have),
+                            set_text(set, &set.elements)
+                        ));
+                    }
                 }
+                _ => out.push(format!("set {t} {} is missing", set.name)),
+            }
+        }
+        let empty = Vec::new();
+        let have = observed.rules.get(t).unwrap_or(&empty);
+        for ch in &chains {
+            let want: Vec<&Rule> = rules.iter().filter(|r| r.chain == ch.name).collect();
+            let got: Vec<&Rule> = have.iter().filter(|r| r.chain == ch.name).collect();
+            if want.len() != got.len() || want.iter().zip(&got).any(|(w, g)| !w.same_as(g)) {
+                out.push(format!(
+                    "chain {t} {} has {} rule(s) that differ from the plan's {}",
+                    ch.name,
+                    got.len(),
+                    want.len()
+                ));
             }
         }
     }
@@ -444,22 +489,38 @@ impl Kernel {
     /// What differs between the kernel and the plan.
     pub fn verify(&mut self, plan: &Plan) -> Result<Vec<String>> {
         let current = self.current()?;
-        let mut elements = BTreeMap::new();
+        let mut observed = Observed::default();
         for spec in &SPECS {
-            if current.contains_key(spec.table) {
-                let e = self
-                    .nft
-                    .get_set_elements(NFPROTO_INET, spec.table, spec.ifset)
-                    .map_err(nl("reading set elements"))?;
-                let names = Set {
-                    elements: e,
-                    ..Set::ifname(NFPROTO_INET, spec.table, spec.ifset, 0, &[])
-                }
-                .ifnames();
-                elements.insert(spec.table.to_string(), names);
+            let want = if spec.table == SW_TABLE {
+                plan.software.as_ref()
+            } else {
+                plan.hardware.as_ref()
+            };
+            let (Some(fp), Some(c)) = (want, current.get(spec.table)) else {
+                continue;
+            };
+            let (sets, _, _) = objects(spec, fp, plan);
+            for set in &sets {
+                let elements = if c.sets.contains(&set.name) {
+                    Some(
+                        self.nft
+                            .get_set_elements(NFPROTO_INET, spec.table, &set.name)
+                            .map_err(nl("reading set elements"))?,
+                    )
+                } else {
+                    None
+                };
+                observed
+                    .sets
+                    .insert((spec.table.to_string(), set.name.clone()), elements);
             }
+            let rules = self
+                .nft
+                .get_rules(NFPROTO_INET, spec.table)
+                .map_err(nl("reading rules"))?;
+            observed.rules.insert(spec.table.to_string(), rules);
         }
-        Ok(diff(plan, &current, &elements))
+        Ok(diff(plan, &current, &observed))
     }
 
     /// Remove our tables (no error if they are not there).
@@ -631,21 +692,58 @@ mod tests {
     }
 
     #[test]
-    fn diff_reports_a_lost_device_and_a_missing_table() {
+    fn diff_reports_lost_devices_rules_and_set_elements() {
         let p = sample([Mode::Software, Mode::Software, Mode::Off], false);
-        assert_eq!(diff(&p, &Current::new(), &BTreeMap::new()).len(), 1);
+        assert_eq!(diff(&p, &Current::new(), &Observed::default()).len(), 1);
+        let spec = &SPECS[0];
+        let (sets, chains, rules) = objects(spec, p.software.as_ref().unwrap(), &p);
+        let state = |devs: Vec<String>| TableState {
+            flowtable: Some(flowtable(SW_TABLE, FLOWTABLE_COUNTER, devs)),
+            chains: chains.iter().map(|c| c.name.clone()).collect(),
+            sets: sets.iter().map(|s| s.name.clone()).collect(),
+        };
         let mut cur = Current::new();
-        cur.insert(
-            SW_TABLE.into(),
-            TableState {
-                flowtable: Some(flowtable(SW_TABLE, FLOWTABLE_COUNTER, vec!["wan0".into()])),
-                ..Default::default()
-            },
+        cur.insert(SW_TABLE.into(), state(vec!["wan0".into(), "lan0".into()]));
+        let mut obs = Observed::default();
+        for s in &sets {
+            obs.sets
+                .insert((SW_TABLE.into(), s.name.clone()), Some(s.elements.clone()));
+        }
+        obs.rules.insert(SW_TABLE.into(), rules.clone());
+        assert!(
+            diff(&p, &cur, &obs).is_empty(),
+            "{:?}",
+            diff(&p, &cur, &obs)
         );
-        let mut el = BTreeMap::new();
-        el.insert(SW_TABLE.to_string(), vec!["wan0".into(), "lan0".into()]);
-        let d = diff(&p, &cur, &el);
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].contains("[wan0]"), "{d:?}");
+
+        // A device the kernel dropped (unregistered) is drift.
+        cur.insert(SW_TABLE.into(), state(vec!["wan0".into()]));
+        let d = diff(&p, &cur, &obs);
+        assert!(d.len() == 1 && d[0].contains("[wan0]"), "{d:?}");
+        cur.insert(SW_TABLE.into(), state(vec!["wan0".into(), "lan0".into()]));
+
+        // `nft flush chain inet nftoffload forward` is drift.
+        let mut flushed = obs.clone();
+        flushed.rules.insert(
+            SW_TABLE.into(),
+            rules
+                .iter()
+                .filter(|r| r.chain != FORWARD)
+                .cloned()
+                .collect(),
+        );
+        let d = diff(&p, &cur, &flushed);
+        assert!(
+            d.iter().any(|x| x.contains("chain nftoffload forward")),
+            "{d:?}"
+        );
+
+        // `nft flush set inet nftoffload z0` is drift.
+        let mut emptied = obs.clone();
+        emptied
+            .sets
+            .insert((SW_TABLE.into(), "z0".into()), Some(Vec::new()));
+        let d = diff(&p, &cur, &emptied);
+        assert!(d.iter().any(|x| x.contains("set nftoffload z0")), "{d:?}");
     }
 }
