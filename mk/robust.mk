@@ -6,7 +6,7 @@
 #                      prints each target's executions per second
 #   make fuzz-corpus   after a run, add to fuzz/corpus/<target>/ the inputs
 #                      of the work corpus that add coverage (libFuzzer's
-#                      -merge=1, so the committed corpus stays minimal), as
+#                      -set_cover_merge=1: a minimal covering set), as
 #                      seed-<hash> files
 #
 # The committed corpora are only read: each run works in a copy under
@@ -73,7 +73,7 @@ fuzz-corpus: fuzz-tools
 		work=$(FUZZ_WORK)/$$t; [ -d $$work ] || continue; \
 		merged=$(FUZZ_WORK)/$$t.merged; rm -rf $$merged; mkdir -p $$merged; \
 		cp fuzz/corpus/$$t/* $$merged/; \
-		(cd fuzz && cargo +nightly fuzz run $$t $$merged $$work -- -merge=1) \
+		(cd fuzz && cargo +nightly fuzz run $$t $$merged $$work -- -set_cover_merge=1) \
 			>$(FUZZ_WORK)/$$t.merge.log 2>&1; \
 		for f in $$merged/*; do \
 			case $$(basename "$$f") in seed-*) continue;; esac; \
