@@ -9,8 +9,9 @@
 #                           the aarch64 unit tests under qemu)
 #
 # PACKAGE_TARGETS picks the targets of `make package`; PACKAGE_TEST_TARGETS
-# the targets whose unit tests test-package runs (each build-std target adds
-# a few minutes).
+# the targets whose unit tests test-package runs (armv7 and mipsel add
+# several minutes each); PACKAGE_BUILD_STD="x86_64 aarch64" builds those two
+# with std from source too, for smaller binaries (see scripts/package/lib.sh).
 
 # Do not become the default goal when included before the main targets.
 package_saved_default_goal := $(.DEFAULT_GOAL)

@@ -16,10 +16,10 @@ need_std=""
 need_zig=0
 for t in "$@"; do
 	[ "$t" = luci ] && continue
-	case "$(target_method "$t")" in
-	rustup) need_std="$need_std $(target_triple "$t")" ;;
-	build-std) need_zig=1 ;;
-	esac
+	[ "$(target_method "$t")" = rustup ] || need_zig=1
+	if [ "$(target_method "$t")" = rustup ] || [ "$(target_test_method "$t")" = rustup ]; then
+		need_std="$need_std $(target_triple "$t")"
+	fi
 done
 
 if [ -n "$need_std" ]; then
