@@ -137,16 +137,12 @@ impl Timer {
     /// Fire once after `after` (re-arming replaces the deadline).
     pub fn arm(&mut self, after: Duration) -> Result<()> {
         let after = after.max(Duration::from_micros(1));
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: after.as_secs() as libc::time_t,
-                tv_nsec: after.subsec_nanos() as libc::c_long,
-            },
-        };
+        // Zeroed, then filled: on 32-bit musl 1.2 (time64) timespec has
+        // private padding, so it cannot be written as a struct literal.
+        // SAFETY: itimerspec is plain data; all-zero is a valid value.
+        let mut spec: libc::itimerspec = unsafe { std::mem::zeroed() };
+        spec.it_value.tv_sec = after.as_secs() as libc::time_t;
+        spec.it_value.tv_nsec = after.subsec_nanos() as libc::c_long;
         // SAFETY: spec is a valid itimerspec; old value not requested.
         let r =
             unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };

@@ -177,10 +177,9 @@ mod tests {
             errno_text(libc::ENOENT),
             "No such file or directory (ENOENT)"
         );
-        assert_eq!(
-            errno_text(libc::EOPNOTSUPP),
-            "Operation not supported (EOPNOTSUPP)"
-        );
+        // The libc's own words differ (glibc "Operation not supported",
+        // musl "Not supported"); the errno name is ours.
+        assert!(errno_text(libc::EOPNOTSUPP).ends_with(" (EOPNOTSUPP)"));
         assert!(errno_text(4000).ends_with("(errno 4000)"));
     }
 
@@ -193,13 +192,13 @@ mod tests {
             offset: None,
         };
         let e = Error::Kernel(k);
-        assert_eq!(
-            e.to_string(),
-            "Operation not supported (EOPNOTSUPP): hw offload unsupported"
+        assert!(
+            e.to_string()
+                .ends_with(" (EOPNOTSUPP): hw offload unsupported"),
+            "{e}"
         );
         assert_eq!(e.errno(), Some(libc::EOPNOTSUPP));
         let ce: crate::error::Error = e.into();
-        assert_eq!(ce.kind(), Kind::Unsupported);
         assert_eq!(ce.kind(), Kind::Unsupported);
         let nf: crate::error::Error = Error::Kernel(KernelError {
             errno: libc::ENOENT,
