@@ -10,6 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 script=${1:-$here/run-all.sh}
 out=${VM_OUTDIR:-$repo/target/vm-out/$(basename "$script" .sh)}
+# the tests bound themselves (RUNNER_TIMEOUT each); this only catches a hung VM
+export VMTIMEOUT=${VMTIMEOUT:-2700}
 
 vm_unavailable() {
     if [ "${NFTOFFLOAD_SKIP_VM:-}" = 1 ]; then

@@ -140,6 +140,11 @@ test_c_hardware_falls_back_kernel_refuses() { hw_fallback_case 0 'EOPNOTSUPP|not
 # runs, so a `flow add` that runs before fw4's verdict offloads the flow and
 # every later packet bypasses fw4 (checked in the VM: the transfer then
 # succeeds).  Only a flow add that honours fw4's drop passes this.
+# Measured too: a flow add chain *after* fw4 still offloads this connection
+# through its reply-direction packets (the server's SYN-ACK retransmits are
+# established and fw4 accepts them), unless the rule is limited to
+# `ct direction original`.  With both (after fw4 + original direction) the
+# test passes.
 test_d_fw4_drops_are_not_offloaded() {
     nft_setup
     in_rt nft -f - <<'EOF' || fail "loading the fw4-like table"
