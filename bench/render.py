@@ -451,6 +451,9 @@ def markdown(meta, figures, goals, detail, mode, vm, errors, analysis):
              f"(software emulation, `-accel tcg -cpu max`, {meta.get('cpus', '?')} vCPUs, "
              f"{meta.get('mem_mib', '?')} MiB), on a shared host with no KVM. "
              f"{meta.get('nft', '')}, {meta.get('iperf3', '')}, {meta.get('conntrack', '')}.")
+    if meta.get("host_load_before"):
+        L.append(f"Host: {meta.get('host_cpus', '?')} cores shared with other jobs; load average "
+                 f"{meta['host_load_before']} before the VM ran, {meta.get('host_load_after', '?')} after.")
     L.append(f"Binary under test: `{os.path.basename(meta.get('nftoffload', '?').split(' ')[0])}` "
              f"({meta.get('nftoffload_file', '?')}).")
     L.append("")
@@ -628,12 +631,15 @@ def main():
     ap.add_argument("--sizes")
     ap.add_argument("--mode", default="full")
     ap.add_argument("--vm-env")
+    ap.add_argument("--host")
     ap.add_argument("--outdir", required=True)
     a = ap.parse_args()
     if not os.path.exists(os.path.join(a.raw, "meta.txt")):
         print(f"render: no results in {a.raw}", file=sys.stderr)
         return 1
     meta, figures, goals, detail = compute(a.raw, a.sizes)
+    if a.host:
+        meta.update(read_kv(a.host))
     errors = []
     ep = os.path.join(a.raw, "errors.txt")
     if os.path.exists(ep):
@@ -653,6 +659,7 @@ def main():
         "meta": {"date": meta.get("date"), "kernel": meta.get("kernel"), "qemu": f"TCG {vm.get('qemu', '')}".strip(),
                  "vcpus": meta.get("cpus"), "mode": a.mode, "reps": meta.get("reps"),
                  "binary": meta.get("nftoffload_file"), "errors": errors,
+                 "host_load_before": meta.get("host_load_before"), "host_load_after": meta.get("host_load_after"),
                  "note": "every figure is a ratio measured in the same run, or a footprint number; "
                          "absolute times under TCG mean nothing"},
         **figures,

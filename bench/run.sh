@@ -28,7 +28,7 @@ musl=x86_64-unknown-linux-musl
 case $mode in
     full)
         results=${BENCH_RESULTS:-$repo/bench/results}
-        : "${BENCH_REPS:=5}" "${BENCH_SECS:=5}" "${BENCH_WARM:=2}" "${BENCH_TOGGLES:=200}" "${BENCH_HOTPLUG:=30}"
+        : "${BENCH_REPS:=7}" "${BENCH_SECS:=3}" "${BENCH_WARM:=2}" "${BENCH_TOGGLES:=200}" "${BENCH_HOTPLUG:=30}"
         : "${BENCH_SELFHEAL:=30}" "${BENCH_CT_LEVELS:=0 1000 10000 50000}" "${BENCH_STATUS_N:=21}"
         : "${BENCH_CLI_N:=3}" "${BENCH_IDLE_SECS:=10}"
         vmtimeout=3600
@@ -61,12 +61,15 @@ export BENCH_REPS BENCH_SECS BENCH_WARM BENCH_TOGGLES BENCH_HOTPLUG BENCH_SELFHE
 
 t0=$(date +%s)
 tests/vm/mkvm.sh >/dev/null
+# The host is shared: its load is part of the context of every figure.
+{ echo "host_cpus $(nproc)"; echo "host_load_before $(cut -d' ' -f1-3 /proc/loadavg)"; } >"$out/host.txt"
 echo "bench: VM ready; running bench/vm-bench.sh ($mode)"
 rc=0
 NFTOFFLOAD=$bin/nftoffload VMTIMEOUT=${VMTIMEOUT:-$vmtimeout} \
     VM_PASS_ENV="${VM_PASS_ENV:-} BENCH_REPS BENCH_SECS BENCH_WARM BENCH_TOGGLES BENCH_HOTPLUG BENCH_SELFHEAL BENCH_CT_LEVELS BENCH_STATUS_N BENCH_CLI_N BENCH_IDLE_SECS" \
     tests/vm/vmrun -e "BENCH_CTL=$bin/examples/bench_ctl" bench/vm-bench.sh "$out" \
     >"$out/vmrun.log" 2>&1 || rc=$?
+echo "host_load_after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/host.txt"
 grep -E '^(#|==|ERROR|FAIL|kernel|rss|wakeups)' "$out/vmrun.log" | grep -v '^# .*iperf3: ' || true
 echo "bench: VM part took $(( $(date +%s) - t0 )) s (rc=$rc; console: $out/vmrun.log)"
 if [ "$rc" = 125 ]; then
@@ -79,7 +82,7 @@ if [ "${BENCH_SKIP_SIZES:-}" = 1 ]; then
 else
     "$here/sizes.sh" "$out/sizes.txt" || rc=1
 fi
-python3 "$here/render.py" --raw "$out/bench" --sizes "$out/sizes.txt" --mode "$mode" \
+python3 "$here/render.py" --raw "$out/bench" --sizes "$out/sizes.txt" --host "$out/host.txt" --mode "$mode" \
     --vm-env "${NFTOFFLOAD_VM_DIR:-$repo/.vm}/vm.env" --outdir "$results" || rc=1
 echo "bench: report in $results/latest.md (total $(( $(date +%s) - t0 )) s)"
 exit "$rc"
