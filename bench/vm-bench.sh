@@ -10,7 +10,7 @@
 #                     slowpath_packets (counted by fw4's last rules)
 #   *.us              one sample per line, microseconds (toggle, nftf,
 #                     toggle_cli, hotplug, selfheal, status_N, status_cli_N,
-#                     conntrack_N)
+#                     ctcount_N, conntrack_N)
 #   footprint.txt     key value lines (rss_kib, wakeups_10s, ...)
 #   errors.txt        steps that could not run
 #   log.txt           everything the steps printed
@@ -327,7 +327,7 @@ control() {
 
     # hotplug: iot0 deleted and created again
     in_rt "$BENCH_CTL" hotplug iot0 "$HOTPLUG" >"$OUT/hotplug.us" || fail "hotplug loop"
-    # self-heal: nft flush ruleset
+    # self-heal: every table deleted, as `nft flush ruleset` does
     local want="lan0 wan0 iot0"
     in_rt nft list flowtable inet nftoffload ft | grep -q gst0 && want="$want gst0"
     # shellcheck disable=SC2086
@@ -349,6 +349,7 @@ control() {
             in_rt "$BENCH_CTL" call "$SOCK" nftoffload status $(( (STATUS_N + CLI_N - 1) / CLI_N )) \
                 >>"$OUT/status_$n.us" || fail "status at $n"
             time_cmd 1 "$OUT/status_cli_$n.us" "$NFTOFFLOAD" status --json --ubus-socket "$SOCK"
+            in_rt "$BENCH_CTL" ctcount 3 >>"$OUT/ctcount_$n.us" || fail "ctcount at $n"
             rt_time 1 "$OUT/conntrack_$n.us" sh -c 'conntrack -L 2>/dev/null | grep -c OFFLOAD; true'
         done
         echo "# $n entries: status p50 $(sort -n "$OUT/status_$n.us" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') us," \

@@ -16,9 +16,13 @@
 //!   create it again (rtnetlink, in-process); a sample runs from the
 //!   kernel's ACK of the creation to DEVICE being back in the flowtable
 //!   `inet nftoffload ft` (polled every 0.5 ms).
-//! - `bench_ctl selfheal N WANT_DEV...`: N times: run `nft flush ruleset`;
-//!   a sample runs from its exit to `inet nftoffload` being back with every
+//! - `bench_ctl selfheal N WANT_DEV...`: N times: delete every nf_tables
+//!   table in one transaction (what `nft flush ruleset` does); a sample runs
+//!   from the kernel's ACK to `inet nftoffload` being back with every
 //!   WANT_DEV in its flowtable.
+//! - `bench_ctl ctcount N`: N counts of offloaded conntrack entries through
+//!   the library (`observe::conntrack::count_offloaded`, as `status` does),
+//!   one sample per count: the kernel's share of a `status` call.
 //! - `bench_ctl ctfill FROM TO`: insert conntrack entries FROM..TO
 //!   (established TCP, 10.x.y.z:port → 10.255.0.1:80) through ctnetlink, in
 //!   batches of 500 messages; prints the elapsed time.
@@ -28,11 +32,11 @@
 
 use nft_offload::netlink::msg::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use nft_offload::netlink::{put_msg, AttrWriter, NfGenMsg, Socket};
-use nft_offload::nft::{Nft, NFPROTO_INET};
+use nft_offload::nft::{Batch, Nft, NFPROTO_INET};
+use nft_offload::observe::conntrack;
 use nft_offload::ubus::call;
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 type Res<T> = Result<T, String>;
@@ -49,9 +53,10 @@ fn main() {
         Some("hotplug") if args.len() == 3 => hotplug(&args[1], num(&args[2])),
         Some("selfheal") if args.len() >= 3 => selfheal(num(&args[1]), &args[2..]),
         Some("ctfill") if args.len() == 3 => ctfill(num(&args[1]), num(&args[2])),
+        Some("ctcount") if args.len() == 2 => ctcount(num(&args[1])),
         _ => Err(
             "usage: bench_ctl toggle SOCKET ZONE DEVICE N | call SOCKET OBJECT METHOD N \
-                  | hotplug DEVICE N | selfheal N WANT_DEV... | ctfill FROM TO"
+                  | hotplug DEVICE N | selfheal N WANT_DEV... | ctfill FROM TO | ctcount N"
                 .into(),
         ),
     };
@@ -229,17 +234,28 @@ fn selfheal(n: Res<usize>, want: &[String]) -> Res<()> {
     for i in 0..n {
         wait_for("the table before the flush", || complete(&mut nft))
             .map_err(|e| format!("selfheal {i}: {e}"))?;
-        let st = Command::new("nft")
-            .args(["flush", "ruleset"])
-            .status()
-            .map_err(|e| format!("running nft: {e}"))?;
-        let t0 = Instant::now();
-        if !st.success() {
-            return Err(format!("selfheal {i}: nft flush ruleset: {st}"));
+        let tables = nft
+            .list_tables()
+            .map_err(|e| format!("selfheal {i}: listing tables: {e}"))?;
+        let mut batch = Batch::new();
+        for (family, name) in &tables {
+            batch.del_table(*family, name);
         }
+        nft.apply(&batch)
+            .map_err(|e| format!("selfheal {i}: deleting every table: {e}"))?;
+        let t0 = Instant::now();
         let t1 = wait_for("inet nftoffload to come back", || complete(&mut nft))
             .map_err(|e| format!("selfheal {i}: {e}"))?;
         println!("{}", us(t1 - t0));
+    }
+    Ok(())
+}
+
+fn ctcount(n: Res<usize>) -> Res<()> {
+    for i in 0..n? {
+        let t = Instant::now();
+        conntrack::count_offloaded(&[]).map_err(|e| format!("count {i}: {e}"))?;
+        println!("{}", us(t.elapsed()));
     }
     Ok(())
 }
