@@ -463,8 +463,9 @@ def markdown(meta, figures, goals, detail, mode, vm, errors, analysis):
     if mode != "full":
         L.append(f"**{mode} run: one short repetition, to prove the bench runs. Its figures are not meaningful.**")
         L.append("")
-    L.append(f"Run of {date} (UTC), commit `{git('rev-parse', '--short', 'HEAD') or '?'}`"
-             f"{' (with uncommitted changes)' if git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results') else ''}.")
+    commit = meta.get("commit") or git("rev-parse", "--short", "HEAD") or "?"
+    c, _, note = commit.partition(" ")
+    L.append(f"Run of {date} (UTC), commit `{c}`{' ' + note if note else ''}.")
     L.append(f"Kernel {meta.get('kernel', '?')} (Debian), in QEMU {vm.get('qemu', '')} **TCG** "
              f"(software emulation, `-accel tcg -cpu max`, {meta.get('cpus', '?')} vCPUs, "
              f"{meta.get('mem_mib', '?')} MiB), on a shared host with no KVM. "
@@ -681,7 +682,7 @@ def main():
         analysis = open(ap_path).read()
     os.makedirs(a.outdir, exist_ok=True)
     doc = {
-        "meta": {"date": meta.get("date"), "kernel": meta.get("kernel"), "qemu": f"TCG {vm.get('qemu', '')}".strip(),
+        "meta": {"date": meta.get("date"), "commit": meta.get("commit"), "kernel": meta.get("kernel"), "qemu": f"TCG {vm.get('qemu', '')}".strip(),
                  "vcpus": meta.get("cpus"), "mode": a.mode, "reps": meta.get("reps"),
                  "binary": meta.get("nftoffload_file"), "errors": errors,
                  "host_load_before": meta.get("host_load_before"), "host_load_after": meta.get("host_load_after"),
@@ -698,7 +699,10 @@ def main():
     with open(os.path.join(a.outdir, "latest.svg"), "w") as f:
         f.write(svg_chart(figures, detail, title))
     md = markdown(meta, figures, goals, detail, a.mode, vm, errors, analysis)
-    md = md.replace("## Summary", "![chart](latest.svg)\n\n## Summary", 1)
+    md = md.replace("## Summary", "![chart](latest.svg)\n\n"
+                    "Chart: left, each setup's median relative to (b)'s median, whiskers from its slowest to its "
+                    "fastest run; middle, control-path latencies (bar p50, tick p99, log scale); right, the time to "
+                    "count offloaded connections as the conntrack table grows (log-log).\n\n## Summary", 1)
     with open(os.path.join(a.outdir, "latest.md"), "w") as f:
         f.write(md)
     print(json.dumps({k: figures[k] for k in figures}, indent=None))

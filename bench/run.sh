@@ -62,7 +62,12 @@ export BENCH_REPS BENCH_SECS BENCH_WARM BENCH_TOGGLES BENCH_HOTPLUG BENCH_SELFHE
 t0=$(date +%s)
 tests/vm/mkvm.sh >/dev/null
 # The host is shared: its load is part of the context of every figure.
-{ echo "host_cpus $(nproc)"; echo "host_load_before $(cut -d' ' -f1-3 /proc/loadavg)"; } >"$out/host.txt"
+{
+    echo "host_cpus $(nproc)"
+    echo "host_load_before $(cut -d' ' -f1-3 /proc/loadavg)"
+    dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)
+    echo "commit $(git rev-parse --short HEAD 2>/dev/null)${dirty:+ (with uncommitted changes)}"
+} >"$out/host.txt"
 echo "bench: VM ready; running bench/vm-bench.sh ($mode)"
 rc=0
 NFTOFFLOAD=$bin/nftoffload VMTIMEOUT=${VMTIMEOUT:-$vmtimeout} \
